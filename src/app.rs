@@ -1,0 +1,251 @@
+//! Building and running the application: state, router, middleware, background tasks, and
+//! graceful shutdown.
+//!
+//! Shutdown: one [`CancellationToken`] is the signal every background loop listens to. On
+//! SIGTERM or Ctrl-C the server stops accepting connections, lets in-flight requests finish
+//! (up to `shutdown_grace_secs`), then the background tasks (tracked by a [`TaskTracker`])
+//! finish their last round, which flushes buffered view counts, and the pools close.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::extract::{DefaultBodyLimit, FromRef};
+use axum::http::{HeaderName, HeaderValue, Method, Request};
+use axum::Router;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tower_http::cors::{AllowOrigin, Any, CorsLayer};
+use tower_http::request_id::{
+    MakeRequestUuid, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
+};
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use tracing::Level;
+
+use crate::auth::{LoginLimiter, Passwords, Tokens};
+use crate::community::views::ViewCounter;
+use crate::config::Config;
+use crate::db::Db;
+use crate::error::AppError;
+
+/// Shared by every handler. Cheap to clone: everything inside is a handle or an `Arc`.
+#[derive(Clone)]
+pub struct AppState {
+    pub db: Db,
+    pub config: Arc<Config>,
+    pub tokens: Arc<Tokens>,
+    pub passwords: Passwords,
+    pub login_limiter: Arc<LoginLimiter>,
+    pub views: Arc<ViewCounter>,
+}
+
+impl FromRef<AppState> for Arc<Tokens> {
+    fn from_ref(state: &AppState) -> Self {
+        state.tokens.clone()
+    }
+}
+
+/// How long one request may take before it is answered 408.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+    state: AppState,
+    shutdown: CancellationToken,
+    tasks: TaskTracker,
+}
+
+impl Application {
+    /// Connects and migrates the database, loads reference (and, if configured, demo) data,
+    /// starts the background tasks and binds the listener. Binding port 0 picks a free port,
+    /// which is how tests run many servers side by side.
+    pub async fn build(config: Config) -> anyhow::Result<Application> {
+        let db = Db::connect(
+            config.database_url.expose(),
+            config.database_max_connections,
+        )
+        .await?;
+        db.migrate().await?;
+        let passwords = Passwords::new(std::thread::available_parallelism().map_or(2, |n| n.get()));
+        crate::demo::load_reference_data(&db).await?;
+        if config.demo {
+            crate::demo::load_demo_content(&db, &passwords).await?;
+        }
+
+        let state = AppState {
+            tokens: Arc::new(Tokens::new(&config)),
+            passwords,
+            login_limiter: Arc::new(LoginLimiter::new(
+                config.login_rate_per_minute,
+                config.login_ip_rate_per_minute,
+            )),
+            views: Arc::new(ViewCounter::default()),
+            config: Arc::new(config),
+            db,
+        };
+        let shutdown = CancellationToken::new();
+        let tasks = TaskTracker::new();
+        spawn_background_tasks(&state, &shutdown, &tasks);
+
+        let listener = TcpListener::bind(state.config.bind)
+            .await
+            .with_context(|| format!("while binding {}", state.config.bind))?;
+        let router = router(state.clone());
+        Ok(Application {
+            listener,
+            router,
+            state,
+            shutdown,
+            tasks,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    /// Cancelling this token shuts the application down gracefully.
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until the shutdown token is cancelled, then drains and cleans up.
+    pub async fn run(self) -> anyhow::Result<()> {
+        let Application {
+            listener,
+            router,
+            state,
+            shutdown,
+            tasks,
+        } = self;
+        let grace = Duration::from_secs(state.config.shutdown_grace_secs);
+        tracing::info!(addr = %listener.local_addr()?, "listening");
+        let server = axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown.clone().cancelled_owned());
+        let deadline = async {
+            shutdown.cancelled().await;
+            tokio::time::sleep(grace).await;
+        };
+        tokio::select! {
+            result = server => result.context("while serving HTTP")?,
+            _ = deadline => tracing::warn!(?grace, "requests still running after the grace period were cut off"),
+        }
+        tasks.close();
+        tasks.wait().await;
+        state.db.close().await;
+        tracing::info!("shut down cleanly");
+        Ok(())
+    }
+}
+
+fn spawn_background_tasks(state: &AppState, shutdown: &CancellationToken, tasks: &TaskTracker) {
+    let views = state.views.clone();
+    let db = state.db.clone();
+    let interval = Duration::from_millis(state.config.view_flush_interval_ms);
+    let token = shutdown.clone();
+    tasks.spawn(async move { views.run(db, interval, token).await });
+
+    let limiter = state.login_limiter.clone();
+    let token = shutdown.clone();
+    tasks.spawn(async move {
+        let mut ticker = tokio::time::interval(Duration::from_secs(60));
+        loop {
+            tokio::select! {
+                _ = ticker.tick() => limiter.prune(),
+                _ = token.cancelled() => break,
+            }
+        }
+    });
+}
+
+/// Cancels `token` on SIGTERM or Ctrl-C.
+pub fn cancel_on_signals(token: CancellationToken) {
+    tokio::spawn(async move {
+        let ctrl_c = tokio::signal::ctrl_c();
+        #[cfg(unix)]
+        let term = async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut signal) => {
+                    signal.recv().await;
+                }
+                Err(err) => {
+                    tracing::error!(error = %err, "cannot listen for SIGTERM");
+                    std::future::pending::<()>().await
+                }
+            }
+        };
+        #[cfg(not(unix))]
+        let term = std::future::pending::<()>();
+        tokio::select! {
+            _ = ctrl_c => tracing::info!("Ctrl-C received, shutting down"),
+            _ = term => tracing::info!("SIGTERM received, shutting down"),
+        }
+        token.cancel();
+    });
+}
+
+fn router(state: AppState) -> Router {
+    let (api, openapi) = crate::community::router().split_for_parts();
+    let openapi = Arc::new(crate::ops::finish_openapi(openapi));
+    let x_request_id = HeaderName::from_static("x-request-id");
+
+    Router::new()
+        .merge(api)
+        .merge(crate::ops::router(openapi))
+        .fallback(|| async { AppError::NotFound("route") })
+        .layer(DefaultBodyLimit::max(state.config.body_limit_bytes))
+        .layer(axum::middleware::from_fn(crate::http::scope_request_id))
+        .layer(cors(&state.config.cors_origins))
+        .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, REQUEST_TIMEOUT))
+        .layer(PropagateRequestIdLayer::new(x_request_id.clone()))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(|request: &Request<_>| {
+                    let id = request
+                        .extensions()
+                        .get::<RequestId>()
+                        .and_then(|id| id.header_value().to_str().ok())
+                        .unwrap_or("-");
+                    tracing::info_span!("request", method = %request.method(), uri = %request.uri(), request_id = %id)
+                })
+                .on_response(DefaultOnResponse::new().level(Level::INFO)),
+        )
+        .layer(SetRequestIdLayer::new(x_request_id, MakeRequestUuid))
+        .with_state(state)
+}
+
+fn cors(origins: &[String]) -> CorsLayer {
+    let layer = CorsLayer::new()
+        .allow_methods([
+            Method::GET,
+            Method::POST,
+            Method::PUT,
+            Method::DELETE,
+            Method::OPTIONS,
+        ])
+        .allow_headers(Any)
+        .expose_headers([HeaderName::from_static("x-request-id")])
+        .max_age(Duration::from_secs(3600));
+    if origins.iter().any(|o| o == "*") {
+        layer.allow_origin(Any)
+    } else {
+        let list: Vec<HeaderValue> = origins
+            .iter()
+            .filter_map(|o| HeaderValue::from_str(o).ok())
+            .collect();
+        layer.allow_origin(AllowOrigin::list(list))
+    }
+}

@@ -1,0 +1,443 @@
+//! Articles: list (with filters, search and cursor), feed, read, create, update, delete,
+//! favourite.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::domain::{self, Category, Problems};
+use super::store::articles::{
+    self as store, ArticleChanges, ArticleFilter, ArticleRow, NewArticle,
+};
+use super::{timestamp, Profile};
+use crate::app::AppState;
+use crate::auth::{AuthUser, MaybeAuthUser};
+use crate::error::{AppError, Result};
+use crate::http::{ApiJson, ApiQuery};
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_articles, create_article))
+        .routes(routes!(feed))
+        .routes(routes!(get_article, update_article, delete_article))
+        .routes(routes!(favorite, unfavorite))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Article {
+    pub slug: String,
+    pub title: String,
+    pub description: String,
+    /// Present on single-article responses; lists omit it (RealWorld since 2024-08).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub body: Option<String>,
+    pub tag_list: Vec<String>,
+    pub category: String,
+    pub view_count: i64,
+    pub created_at: String,
+    pub updated_at: String,
+    pub favorited: bool,
+    pub favorites_count: i64,
+    pub author: Profile,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ArticleBody {
+    pub article: Article,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ArticleList {
+    pub articles: Vec<Article>,
+    /// All articles matching the filters, not just this page.
+    pub articles_count: i64,
+    /// Pass as `before` to get the next page; stable while new articles arrive. Null on the
+    /// last page.
+    pub next_cursor: Option<i64>,
+}
+
+fn article(row: ArticleRow, extra_views: i64) -> Article {
+    Article {
+        tag_list: serde_json::from_str(&row.tag_list).unwrap_or_default(),
+        slug: row.slug,
+        title: row.title,
+        description: row.description,
+        body: row.body,
+        category: row.category,
+        view_count: row.view_count + extra_views,
+        created_at: timestamp(row.created_at),
+        updated_at: timestamp(row.updated_at),
+        favorited: row.favorited,
+        favorites_count: row.favorites_count,
+        author: Profile {
+            username: row.author_username,
+            bio: row.author_bio,
+            image: row.author_image,
+            team: row.author_team,
+            following: row.following,
+        },
+    }
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct ListQuery {
+    /// Only articles with this tag.
+    tag: Option<String>,
+    /// Only articles by this username.
+    author: Option<String>,
+    /// Only articles this username favourited.
+    favorited: Option<String>,
+    /// Only this board: free, question, baseball, food, meetup, other.
+    category: Option<String>,
+    /// Full-text search over title, description and body (works for Korean).
+    q: Option<String>,
+    /// Page size, 1-100 (default 20).
+    limit: Option<i64>,
+    /// Articles to skip (default 0).
+    offset: Option<i64>,
+    /// Cursor: only articles older than this `nextCursor`.
+    before: Option<i64>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct PageQuery {
+    limit: Option<i64>,
+    offset: Option<i64>,
+    before: Option<i64>,
+}
+
+/// Checks paging parameters, recording problems; returns (limit, offset).
+fn paging(problems: &mut Problems, limit: Option<i64>, offset: Option<i64>) -> (i64, i64) {
+    let limit = limit.unwrap_or(domain::DEFAULT_PAGE);
+    let offset = offset.unwrap_or(0);
+    if !(1..=domain::MAX_PAGE).contains(&limit) {
+        problems.add(
+            "limit",
+            format!("must be between 1 and {}", domain::MAX_PAGE),
+        );
+    }
+    if offset < 0 {
+        problems.add("offset", "must not be negative");
+    }
+    (limit, offset)
+}
+
+fn non_empty(value: Option<String>) -> Option<String> {
+    value
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty())
+}
+
+async fn page(
+    state: &AppState,
+    filter: ArticleFilter,
+    viewer_id: i64,
+) -> Result<Json<ArticleList>> {
+    let limit = filter.limit;
+    let (rows, count) = store::list(&state.db, &filter, viewer_id).await?;
+    let next_cursor = if rows.len() as i64 == limit {
+        rows.last().map(|r| r.id)
+    } else {
+        None
+    };
+    let articles = rows
+        .into_iter()
+        .map(|row| {
+            let pending = state.views.unflushed(row.id);
+            article(row, pending)
+        })
+        .collect();
+    Ok(Json(ArticleList {
+        articles,
+        articles_count: count,
+        next_cursor,
+    }))
+}
+
+/// Articles, newest first, optionally filtered.
+#[utoipa::path(get, path = "/api/articles", tag = "articles", params(ListQuery),
+    responses((status = 200, body = ArticleList), (status = 422, description = "bad paging or category")))]
+async fn list_articles(
+    State(state): State<AppState>,
+    viewer: MaybeAuthUser,
+    ApiQuery(query): ApiQuery<ListQuery>,
+) -> Result<Json<ArticleList>> {
+    let mut problems = Problems::default();
+    let (limit, offset) = paging(&mut problems, query.limit, query.offset);
+    let category = match non_empty(query.category) {
+        Some(key) => problems
+            .check("category", Category::parse(&key))
+            .map(|c| c.key().to_string()),
+        None => None,
+    };
+    let search = non_empty(query.q);
+    if let Some(q) = &search {
+        problems.check("q", domain::bounded_text(q, domain::MAX_TITLE));
+    }
+    problems.finish()?;
+    let filter = ArticleFilter {
+        tag: non_empty(query.tag),
+        author: non_empty(query.author),
+        favorited_by: non_empty(query.favorited),
+        category,
+        feed_of: None,
+        search,
+        before_id: query.before,
+        limit,
+        offset,
+    };
+    page(&state, filter, viewer.viewer_id()).await
+}
+
+/// Articles by the users the caller follows, newest first.
+#[utoipa::path(get, path = "/api/articles/feed", tag = "articles", params(PageQuery),
+    responses((status = 200, body = ArticleList), (status = 401)), security(("token" = [])))]
+async fn feed(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    ApiQuery(query): ApiQuery<PageQuery>,
+) -> Result<Json<ArticleList>> {
+    let mut problems = Problems::default();
+    let (limit, offset) = paging(&mut problems, query.limit, query.offset);
+    problems.finish()?;
+    let filter = ArticleFilter {
+        feed_of: Some(auth.id),
+        before_id: query.before,
+        limit,
+        offset,
+        ..ArticleFilter::default()
+    };
+    page(&state, filter, auth.id).await
+}
+
+/// One article, with its body. Counts a view.
+#[utoipa::path(get, path = "/api/articles/{slug}", tag = "articles", params(("slug" = String, Path)),
+    responses((status = 200, body = ArticleBody), (status = 404)))]
+async fn get_article(
+    State(state): State<AppState>,
+    viewer: MaybeAuthUser,
+    Path(slug): Path<String>,
+) -> Result<Json<ArticleBody>> {
+    let row = store::by_slug(&state.db, &slug, viewer.viewer_id())
+        .await?
+        .ok_or(AppError::NotFound("article"))?;
+    let pending = state.views.record(row.id);
+    Ok(Json(ArticleBody {
+        article: article(row, pending),
+    }))
+}
+
+/// Re-reads an article after a write, for the response.
+async fn reload(state: &AppState, slug: &str, viewer_id: i64) -> Result<Json<ArticleBody>> {
+    let row = store::by_slug(&state.db, slug, viewer_id)
+        .await?
+        .ok_or(AppError::NotFound("article"))?;
+    let pending = state.views.unflushed(row.id);
+    Ok(Json(ArticleBody {
+        article: article(row, pending),
+    }))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct NewArticleBody {
+    article: NewArticleInput,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct NewArticleInput {
+    title: Option<String>,
+    description: Option<String>,
+    body: Option<String>,
+    #[serde(default)]
+    tag_list: Vec<String>,
+    /// Board key (default `free`).
+    category: Option<String>,
+}
+
+/// Slugs carry a random suffix, so a collision is rare; a few tries make it impossible in
+/// practice without a read-before-write race.
+const SLUG_ATTEMPTS: usize = 5;
+
+/// Create an article.
+#[utoipa::path(post, path = "/api/articles", tag = "articles", request_body = NewArticleBody,
+    responses((status = 201, body = ArticleBody), (status = 401), (status = 422)), security(("token" = [])))]
+async fn create_article(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    ApiJson(body): ApiJson<NewArticleBody>,
+) -> Result<(StatusCode, Json<ArticleBody>)> {
+    let input = body.article;
+    let mut problems = Problems::default();
+    let title = problems.check(
+        "title",
+        domain::required_text(input.title.as_deref(), domain::MAX_TITLE),
+    );
+    let description = problems.check(
+        "description",
+        domain::required_text(input.description.as_deref(), domain::MAX_DESCRIPTION),
+    );
+    let text = problems.check(
+        "body",
+        domain::required_text(input.body.as_deref(), domain::MAX_BODY),
+    );
+    let tags = problems.check("tagList", domain::parse_tags(&input.tag_list));
+    let category = match input.category.as_deref() {
+        Some(key) => problems.check("category", Category::parse(key.trim())),
+        None => Some(Category::Free),
+    };
+    problems.finish()?;
+    let (Some(title), Some(description), Some(text), Some(tags), Some(category)) =
+        (title, description, text, tags, category)
+    else {
+        unreachable!("problems.finish() returns early when a field is invalid");
+    };
+
+    let mut new = NewArticle {
+        slug: domain::slugify(&title),
+        title,
+        description,
+        body: text,
+        tags,
+        category: category.key().to_string(),
+        author_id: auth.id,
+    };
+    for _ in 0..SLUG_ATTEMPTS {
+        if store::insert(&state.db, &new).await?.is_some() {
+            let body = reload(&state, &new.slug, auth.id).await?;
+            return Ok((StatusCode::CREATED, body));
+        }
+        new.slug = domain::slugify(&new.title);
+    }
+    Err(anyhow::anyhow!("no free slug after {SLUG_ATTEMPTS} attempts").into())
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct UpdateArticleBody {
+    article: UpdateArticleInput,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UpdateArticleInput {
+    title: Option<String>,
+    description: Option<String>,
+    body: Option<String>,
+    tag_list: Option<Vec<String>>,
+    category: Option<String>,
+}
+
+/// Loads the article's id and checks that `user_id` wrote it: 404 before 403.
+async fn owned_article(state: &AppState, slug: &str, user_id: i64) -> Result<i64> {
+    let (id, author_id) = store::owner(&state.db, slug)
+        .await?
+        .ok_or(AppError::NotFound("article"))?;
+    if author_id != user_id {
+        return Err(AppError::Forbidden);
+    }
+    Ok(id)
+}
+
+/// Update an article (author only). A new title gives a new slug.
+#[utoipa::path(put, path = "/api/articles/{slug}", tag = "articles", params(("slug" = String, Path)),
+    request_body = UpdateArticleBody,
+    responses((status = 200, body = ArticleBody), (status = 401), (status = 403), (status = 404), (status = 422)),
+    security(("token" = [])))]
+async fn update_article(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    Path(slug): Path<String>,
+    ApiJson(body): ApiJson<UpdateArticleBody>,
+) -> Result<Json<ArticleBody>> {
+    let id = owned_article(&state, &slug, auth.id).await?;
+    let input = body.article;
+    let mut problems = Problems::default();
+    let mut changes = ArticleChanges::default();
+    if let Some(title) = input.title.as_deref() {
+        changes.title = problems.check(
+            "title",
+            domain::required_text(Some(title), domain::MAX_TITLE),
+        );
+    }
+    if let Some(description) = input.description.as_deref() {
+        changes.description = problems.check(
+            "description",
+            domain::required_text(Some(description), domain::MAX_DESCRIPTION),
+        );
+    }
+    if let Some(text) = input.body.as_deref() {
+        changes.body = problems.check("body", domain::required_text(Some(text), domain::MAX_BODY));
+    }
+    if let Some(tags) = &input.tag_list {
+        changes.tags = problems.check("tagList", domain::parse_tags(tags));
+    }
+    if let Some(key) = input.category.as_deref() {
+        changes.category = problems
+            .check("category", Category::parse(key.trim()))
+            .map(|c| c.key().to_string());
+    }
+    problems.finish()?;
+
+    for _ in 0..SLUG_ATTEMPTS {
+        changes.slug = changes.title.as_deref().map(domain::slugify);
+        if store::update(&state.db, id, &changes).await? {
+            let new_slug = changes.slug.as_deref().unwrap_or(&slug);
+            return reload(&state, new_slug, auth.id).await;
+        }
+    }
+    Err(anyhow::anyhow!("no free slug after {SLUG_ATTEMPTS} attempts").into())
+}
+
+/// Delete an article (author only).
+#[utoipa::path(delete, path = "/api/articles/{slug}", tag = "articles", params(("slug" = String, Path)),
+    responses((status = 204), (status = 401), (status = 403), (status = 404)), security(("token" = [])))]
+async fn delete_article(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    Path(slug): Path<String>,
+) -> Result<StatusCode> {
+    let id = owned_article(&state, &slug, auth.id).await?;
+    store::delete(&state.db, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn set_favorite(
+    state: AppState,
+    auth: AuthUser,
+    slug: String,
+    favorite: bool,
+) -> Result<Json<ArticleBody>> {
+    let (id, _) = store::owner(&state.db, &slug)
+        .await?
+        .ok_or(AppError::NotFound("article"))?;
+    store::set_favorite(&state.db, auth.id, id, favorite).await?;
+    reload(&state, &slug, auth.id).await
+}
+
+/// Favourite an article.
+#[utoipa::path(post, path = "/api/articles/{slug}/favorite", tag = "articles", params(("slug" = String, Path)),
+    responses((status = 200, body = ArticleBody), (status = 401), (status = 404)), security(("token" = [])))]
+async fn favorite(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    Path(slug): Path<String>,
+) -> Result<Json<ArticleBody>> {
+    set_favorite(state, auth, slug, true).await
+}
+
+/// Remove a favourite.
+#[utoipa::path(delete, path = "/api/articles/{slug}/favorite", tag = "articles", params(("slug" = String, Path)),
+    responses((status = 200, body = ArticleBody), (status = 401), (status = 404)), security(("token" = [])))]
+async fn unfavorite(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    Path(slug): Path<String>,
+) -> Result<Json<ArticleBody>> {
+    set_favorite(state, auth, slug, false).await
+}

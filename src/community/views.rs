@@ -1,0 +1,69 @@
+//! Article view counts, buffered in memory and written in batches.
+//!
+//! A write transaction per `GET /api/articles/:slug` would turn the hottest read into a write
+//! and serialise it behind SQLite's single writer. Instead each view bumps a counter in memory;
+//! a background task adds the counts to the database every `view_flush_interval_ms`, and once
+//! more at shutdown. The trade-off, stated in the README: a crash (not a clean shutdown) loses
+//! at most the views of the last interval.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::community::store::articles;
+use crate::db::Db;
+
+#[derive(Default)]
+pub struct ViewCounter {
+    pending: Mutex<HashMap<i64, i64>>,
+}
+
+impl ViewCounter {
+    /// Records one view and returns the views not yet flushed for this article (including
+    /// this one), so the response can show an up-to-date count.
+    pub fn record(&self, article_id: i64) -> i64 {
+        let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        let count = pending.entry(article_id).or_insert(0);
+        *count += 1;
+        *count
+    }
+
+    /// Views recorded but not yet written, for articles shown without recording a view.
+    pub fn unflushed(&self, article_id: i64) -> i64 {
+        let pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        pending.get(&article_id).copied().unwrap_or(0)
+    }
+
+    /// Writes the buffered counts. On failure they are put back, to be retried next time.
+    pub async fn flush(&self, db: &Db) {
+        let batch: Vec<(i64, i64)> = {
+            let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+            pending.drain().collect()
+        };
+        if batch.is_empty() {
+            return;
+        }
+        if let Err(err) = articles::add_views(db, &batch).await {
+            tracing::warn!(error = %err, articles = batch.len(), "flushing view counts failed; will retry");
+            let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+            for (id, count) in batch {
+                *pending.entry(id).or_insert(0) += count;
+            }
+        }
+    }
+
+    /// Flushes every `interval` until `shutdown`, then flushes a last time.
+    pub async fn run(&self, db: Db, interval: Duration, shutdown: CancellationToken) {
+        let mut ticker = tokio::time::interval(interval);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = ticker.tick() => self.flush(&db).await,
+                _ = shutdown.cancelled() => break,
+            }
+        }
+        self.flush(&db).await;
+    }
+}

@@ -1,0 +1,265 @@
+//! Configuration: built-in defaults, overridden by a TOML file, overridden by `BALLPARK_*`
+//! environment variables, overridden by command-line flags. Everything is validated once, at
+//! start, so a bad value stops the server with a message naming the setting instead of
+//! surfacing later as a confusing runtime error.
+//!
+//! Secrets (the JWT key, database passwords inside URLs) are wrapped so that `Debug` and the
+//! start-up log never print them.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::Path;
+
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+
+/// The development JWT key. Fine on a laptop; refused in production.
+pub const DEV_JWT_SECRET: &str = "ballpark-development-secret-do-not-use-in-production";
+
+/// The settings that may come from `BALLPARK_*` variables. Listing them keeps unrelated
+/// variables with the same prefix (used by scripts and tests) from being read as settings.
+const ENV_KEYS: &[&str] = &[
+    "bind",
+    "database_url",
+    "database_max_connections",
+    "env",
+    "jwt_secret",
+    "jwt_ttl_hours",
+    "demo",
+    "body_limit_bytes",
+    "cors_origins",
+    "login_rate_per_minute",
+    "login_ip_rate_per_minute",
+    "view_flush_interval_ms",
+    "shutdown_grace_secs",
+];
+
+/// A value that must never be logged.
+#[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Environment {
+    Development,
+    Production,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Address the HTTP server listens on.
+    pub bind: SocketAddr,
+    /// `sqlite://path/to/file.db` (created if missing) or `postgres://user@host/db`.
+    pub database_url: Secret,
+    /// Connections per pool. SQLite uses this many readers and always one writer.
+    pub database_max_connections: u32,
+    pub env: Environment,
+    /// HMAC key for the JWTs. Production refuses to start with the development default.
+    pub jwt_secret: Secret,
+    /// How long a login token stays valid.
+    pub jwt_ttl_hours: i64,
+    /// Load the demo data (teams, categories, a few users and articles) on first start.
+    pub demo: bool,
+    /// Largest accepted JSON request body, in bytes; larger bodies get 413.
+    pub body_limit_bytes: usize,
+    /// Origins allowed by CORS; `["*"]` allows any origin (no credentials are used: the API
+    /// authenticates with a header, not cookies).
+    pub cors_origins: Vec<String>,
+    /// Login attempts allowed per account per minute before 429.
+    pub login_rate_per_minute: u32,
+    /// Login attempts allowed per client IP per minute before 429.
+    pub login_ip_rate_per_minute: u32,
+    /// How often buffered article view counts are written to the database. A crash loses at
+    /// most this much of the counts.
+    pub view_flush_interval_ms: u64,
+    /// How long in-flight requests get to finish after a shutdown signal.
+    pub shutdown_grace_secs: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            bind: ([127, 0, 0, 1], 8080).into(),
+            database_url: Secret::new("sqlite://data/ballpark.db"),
+            database_max_connections: 16,
+            env: Environment::Development,
+            jwt_secret: Secret::new(DEV_JWT_SECRET),
+            jwt_ttl_hours: 24 * 14,
+            demo: true,
+            body_limit_bytes: 1024 * 1024,
+            cors_origins: vec!["*".into()],
+            login_rate_per_minute: 10,
+            login_ip_rate_per_minute: 60,
+            view_flush_interval_ms: 1000,
+            shutdown_grace_secs: 10,
+        }
+    }
+}
+
+/// Values given on the command line; `None` leaves the layer below in force.
+#[derive(Debug, Default, Serialize)]
+pub struct Overrides {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bind: Option<SocketAddr>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub env: Option<Environment>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub demo: Option<bool>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration: {0}")]
+    Parse(#[from] Box<figment::Error>),
+    #[error("configuration: {0}")]
+    Invalid(String),
+}
+
+impl Config {
+    /// Loads the layers in order. `file` is optional; a named file that does not exist is an
+    /// error, because silently ignoring a typo in `--config` hides the real settings.
+    pub fn load(file: Option<&Path>, overrides: Overrides) -> Result<Self, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(path) = file {
+            if !path.exists() {
+                return Err(ConfigError::Invalid(format!(
+                    "config file {} does not exist",
+                    path.display()
+                )));
+            }
+            figment = figment.merge(Toml::file(path));
+        }
+        figment = figment
+            .merge(Env::prefixed("BALLPARK_").only(ENV_KEYS))
+            .merge(Serialized::defaults(overrides));
+        let config: Config = figment.extract().map_err(Box::new)?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |msg: &str| Err(ConfigError::Invalid(msg.to_string()));
+        let url = self.database_url.expose();
+        if !(url.starts_with("sqlite:")
+            || url.starts_with("postgres:")
+            || url.starts_with("postgresql:"))
+        {
+            return invalid("database_url must start with sqlite:, postgres: or postgresql:");
+        }
+        if self.env == Environment::Production {
+            let key = self.jwt_secret.expose();
+            if key == DEV_JWT_SECRET || key.is_empty() {
+                return invalid(
+                    "jwt_secret must be set (BALLPARK_JWT_SECRET) in production; the development default is refused",
+                );
+            }
+            if key.len() < 32 {
+                return invalid("jwt_secret must be at least 32 bytes in production");
+            }
+        }
+        if self.database_max_connections == 0 {
+            return invalid("database_max_connections must be at least 1");
+        }
+        if self.jwt_ttl_hours <= 0 {
+            return invalid("jwt_ttl_hours must be positive");
+        }
+        if self.body_limit_bytes < 1024 {
+            return invalid("body_limit_bytes must be at least 1024");
+        }
+        if self.login_rate_per_minute == 0 || self.login_ip_rate_per_minute == 0 {
+            return invalid("login rate limits must be at least 1 per minute");
+        }
+        if self.view_flush_interval_ms == 0 {
+            return invalid("view_flush_interval_ms must be positive");
+        }
+        Ok(())
+    }
+
+    /// The database URL with any password replaced, for logs.
+    pub fn database_url_for_log(&self) -> String {
+        let url = self.database_url.expose();
+        match (url.find("://"), url.rfind('@')) {
+            (Some(scheme_end), Some(at)) if at > scheme_end => {
+                let userinfo = &url[scheme_end + 3..at];
+                let user = userinfo.split(':').next().unwrap_or("");
+                format!("{}{}:***{}", &url[..scheme_end + 3], user, &url[at..])
+            }
+            _ => url.to_string(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn production_refuses_the_default_secret() {
+        let config = Config {
+            env: Environment::Production,
+            ..Config::default()
+        };
+        let err = config.validate().unwrap_err().to_string();
+        assert!(err.contains("jwt_secret"), "{err}");
+    }
+
+    #[test]
+    fn production_accepts_a_long_secret() {
+        let config = Config {
+            env: Environment::Production,
+            jwt_secret: Secret::new("x".repeat(40)),
+            ..Config::default()
+        };
+        config.validate().unwrap();
+    }
+
+    #[test]
+    fn secrets_do_not_appear_in_debug_output() {
+        let config = Config {
+            jwt_secret: Secret::new("super-secret-value"),
+            ..Config::default()
+        };
+        assert!(!format!("{config:?}").contains("super-secret-value"));
+    }
+
+    #[test]
+    fn passwords_in_database_urls_are_masked_for_logs() {
+        let config = Config {
+            database_url: Secret::new("postgres://app:hunter2@db:5432/ballpark"),
+            ..Config::default()
+        };
+        assert_eq!(
+            config.database_url_for_log(),
+            "postgres://app:***@db:5432/ballpark"
+        );
+    }
+
+    #[test]
+    fn unknown_database_schemes_are_refused() {
+        let config = Config {
+            database_url: Secret::new("mysql://x"),
+            ..Config::default()
+        };
+        assert!(config.validate().is_err());
+    }
+}

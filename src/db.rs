@@ -1,0 +1,139 @@
+//! The database handle: SQLite (the embedded default) or PostgreSQL, chosen by URL at start.
+//!
+//! ## Why one SQL text for both backends
+//! sqlx's compile-checked `query!` macros bind to a single database type, and a repository
+//! trait with a module per backend would write every query twice. Instead every query is a
+//! runtime query (`sqlx::query_as` into a `FromRow` struct) written in the SQL both dialects
+//! share: `$1` placeholders (SQLite accepts them), `RETURNING`, `ON CONFLICT`, `EXISTS`.
+//! The [`on_read!`] and [`on_write!`] macros compile the same code once per backend, so the
+//! type checker sees each instantiation. Where the dialects really differ (full-text search,
+//! schema) the difference is explicit: a [`Backend`] match or a migration folder per backend.
+//!
+//! ## Why SQLite has two pools
+//! SQLite allows one writer at a time. Readers get a pool of read-only connections (WAL lets
+//! them run while a write is in progress); writes go through a pool of exactly one connection,
+//! so writers queue in-process instead of failing with `SQLITE_BUSY` on lock upgrades.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use anyhow::Context;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{PgPool, SqlitePool};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+#[derive(Clone, Debug)]
+pub enum Db {
+    Sqlite { read: SqlitePool, write: SqlitePool },
+    Postgres(PgPool),
+}
+
+/// Runs `$body` with `$pool` bound to a pool that may serve reads.
+#[macro_export]
+macro_rules! on_read {
+    ($db:expr, $pool:ident => $body:expr) => {
+        match $db {
+            $crate::db::Db::Sqlite { read: $pool, .. } => $body,
+            $crate::db::Db::Postgres($pool) => $body,
+        }
+    };
+}
+
+/// Runs `$body` with `$pool` bound to a pool that may write.
+#[macro_export]
+macro_rules! on_write {
+    ($db:expr, $pool:ident => $body:expr) => {
+        match $db {
+            $crate::db::Db::Sqlite { write: $pool, .. } => $body,
+            $crate::db::Db::Postgres($pool) => $body,
+        }
+    };
+}
+
+impl Db {
+    pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<Db> {
+        if url.starts_with("sqlite:") {
+            Self::connect_sqlite(url, max_connections).await
+        } else {
+            let options =
+                PgConnectOptions::from_str(url).context("while parsing the PostgreSQL URL")?;
+            let pool = PgPoolOptions::new()
+                .max_connections(max_connections)
+                .acquire_timeout(Duration::from_secs(10))
+                .connect_with(options)
+                .await
+                .context("while connecting to PostgreSQL")?;
+            Ok(Db::Postgres(pool))
+        }
+    }
+
+    async fn connect_sqlite(url: &str, max_connections: u32) -> anyhow::Result<Db> {
+        let options = SqliteConnectOptions::from_str(url)
+            .context("while parsing the SQLite URL")?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // NORMAL in WAL mode is durable against application crashes; a power loss may
+            // lose the last transactions, never corrupt the file.
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(10))
+            .foreign_keys(true)
+            .pragma("cache_size", "-16000")
+            .pragma("temp_store", "memory");
+        if let Some(parent) = options.get_filename().parent() {
+            if !parent.as_os_str().is_empty() {
+                std::fs::create_dir_all(parent)
+                    .with_context(|| format!("while creating {}", parent.display()))?;
+            }
+        }
+        let write = SqlitePoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(options.clone())
+            .await
+            .context("while opening the SQLite database")?;
+        let read = SqlitePoolOptions::new()
+            .max_connections(max_connections)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(options.read_only(true))
+            .await
+            .context("while opening the SQLite database for reading")?;
+        Ok(Db::Sqlite { read, write })
+    }
+
+    pub fn backend(&self) -> Backend {
+        match self {
+            Db::Sqlite { .. } => Backend::Sqlite,
+            Db::Postgres(_) => Backend::Postgres,
+        }
+    }
+
+    /// Applies the backend's migrations (embedded in the binary at compile time).
+    pub async fn migrate(&self) -> anyhow::Result<()> {
+        match self {
+            Db::Sqlite { write, .. } => sqlx::migrate!("migrations/sqlite").run(write).await,
+            Db::Postgres(pool) => sqlx::migrate!("migrations/postgres").run(pool).await,
+        }
+        .context("while applying database migrations")
+    }
+
+    /// Cheap round trip for the readiness probe.
+    pub async fn ping(&self) -> Result<(), sqlx::Error> {
+        on_read!(self, pool => sqlx::query("SELECT 1").execute(pool).await.map(|_| ()))
+    }
+
+    pub async fn close(&self) {
+        match self {
+            Db::Sqlite { read, write } => {
+                read.close().await;
+                write.close().await;
+            }
+            Db::Postgres(pool) => pool.close().await,
+        }
+    }
+}

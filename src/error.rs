@@ -1,0 +1,116 @@
+//! The one error type handlers return, and how it becomes an HTTP response.
+//!
+//! Client errors carry a message meant for the client, in the RealWorld shape
+//! `{"errors":{"field":["message"]}}`. Server errors are logged with their full cause chain
+//! and answered with a generic message: internals never leak, but every error body carries
+//! the request id (`requestId`) so a user's report can be matched to the log line.
+
+use std::collections::BTreeMap;
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::json;
+
+use crate::http::current_request_id;
+
+pub type Result<T, E = AppError> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// 400: the request could not be parsed at all (malformed JSON, bad query string).
+    #[error("bad request: {0}")]
+    BadRequest(String),
+    /// 401: authentication is required, or the token is missing, malformed or expired.
+    #[error("authentication required")]
+    Unauthorized,
+    /// 401: a login with an unknown email or a wrong password (deliberately not saying which).
+    #[error("email or password is invalid")]
+    BadCredentials,
+    /// 403: authenticated, but not allowed to touch this resource.
+    #[error("forbidden")]
+    Forbidden,
+    /// 404: the named resource does not exist.
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// 413: the body is larger than the configured limit.
+    #[error("request body too large")]
+    PayloadTooLarge,
+    /// 415: a body was sent with a content type other than JSON.
+    #[error("unsupported media type")]
+    UnsupportedMediaType,
+    /// 422: the request parsed but its content is invalid; field → messages.
+    #[error("validation failed")]
+    Unprocessable(BTreeMap<String, Vec<String>>),
+    /// 429: too many attempts; retry later.
+    #[error("too many requests")]
+    TooManyRequests,
+    /// 500: anything else. Logged in full, answered generically.
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl AppError {
+    /// A 422 about one field.
+    pub fn invalid(field: &str, message: impl Into<String>) -> Self {
+        let mut errors = BTreeMap::new();
+        errors.insert(field.to_string(), vec![message.into()]);
+        AppError::Unprocessable(errors)
+    }
+
+    pub fn status_code(&self) -> StatusCode {
+        match self {
+            AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            AppError::Unauthorized | AppError::BadCredentials => StatusCode::UNAUTHORIZED,
+            AppError::Forbidden => StatusCode::FORBIDDEN,
+            AppError::NotFound(_) => StatusCode::NOT_FOUND,
+            AppError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            AppError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            AppError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            AppError::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
+            AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn client_errors(&self) -> BTreeMap<String, Vec<String>> {
+        let body = |msg: String| BTreeMap::from([("body".to_string(), vec![msg])]);
+        match self {
+            AppError::Unprocessable(errors) => errors.clone(),
+            AppError::Internal(_) => body("internal server error".into()),
+            other => body(other.to_string()),
+        }
+    }
+}
+
+impl From<sqlx::Error> for AppError {
+    fn from(err: sqlx::Error) -> Self {
+        AppError::Internal(anyhow::Error::new(err))
+    }
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        let status = self.status_code();
+        let request_id = current_request_id();
+        if let AppError::Internal(err) = &self {
+            tracing::error!(request_id = %request_id, error = format!("{err:#}"), "request failed");
+        }
+        let mut response = (
+            status,
+            Json(json!({ "errors": self.client_errors(), "requestId": request_id })),
+        )
+            .into_response();
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, 60.into());
+        }
+        if status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(
+                axum::http::header::WWW_AUTHENTICATE,
+                axum::http::HeaderValue::from_static("Token"),
+            );
+        }
+        response
+    }
+}

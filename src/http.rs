@@ -1,0 +1,88 @@
+//! Small HTTP pieces every module uses: the request id that follows a request through logs
+//! and error bodies, and a JSON extractor whose rejections speak the API's error format.
+
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::StatusCode;
+use axum::middleware::Next;
+use axum::response::Response;
+use serde::de::DeserializeOwned;
+use tower_http::request_id::RequestId;
+
+use crate::error::AppError;
+
+tokio::task_local! {
+    static REQUEST_ID: String;
+}
+
+/// The id of the request being handled, or `-` outside of one.
+pub fn current_request_id() -> String {
+    REQUEST_ID
+        .try_with(|id| id.clone())
+        .unwrap_or_else(|_| "-".to_string())
+}
+
+/// Middleware: makes the request id (set by tower-http's `SetRequestIdLayer`) visible to
+/// error responses built anywhere below, without threading it through every function.
+pub async fn scope_request_id(request: Request, next: Next) -> Response {
+    let id = request
+        .extensions()
+        .get::<RequestId>()
+        .and_then(|id| id.header_value().to_str().ok())
+        .unwrap_or("-")
+        .to_string();
+    REQUEST_ID.scope(id, next.run(request)).await
+}
+
+/// `axum::Json`, but a rejected body answers in the API's error format with the right status:
+/// 400 for malformed JSON, 415 for another content type, 413 over the body limit, 422 for
+/// well-formed JSON of the wrong shape (missing fields, wrong types).
+pub struct ApiJson<T>(pub T);
+
+impl<S, T> FromRequest<S> for ApiJson<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = AppError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(value)) => Ok(ApiJson(value)),
+            Err(rejection) => Err(json_rejection(rejection)),
+        }
+    }
+}
+
+fn json_rejection(rejection: JsonRejection) -> AppError {
+    match rejection {
+        JsonRejection::JsonDataError(err) => AppError::invalid("body", err.body_text()),
+        JsonRejection::JsonSyntaxError(err) => AppError::BadRequest(err.body_text()),
+        JsonRejection::MissingJsonContentType(_) => AppError::UnsupportedMediaType,
+        other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => AppError::PayloadTooLarge,
+        other => AppError::BadRequest(other.body_text()),
+    }
+}
+
+/// `axum::extract::Query` with rejections as 400 in the API's error format.
+pub struct ApiQuery<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for ApiQuery<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Query(value)) => Ok(ApiQuery(value)),
+            Err(rejection) => Err(query_rejection(rejection)),
+        }
+    }
+}
+
+fn query_rejection(rejection: QueryRejection) -> AppError {
+    AppError::BadRequest(rejection.body_text())
+}

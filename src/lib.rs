@@ -1,0 +1,30 @@
+//! ballpark: a community server for baseball fans.
+//!
+//! Map of the crate (each module owns one concern):
+//!
+//! | module        | owns |
+//! |---------------|------|
+//! | [`config`]    | layered configuration (defaults < TOML file < environment < CLI) and its validation |
+//! | [`app`]       | building the HTTP application: router, middleware, background tasks, graceful shutdown |
+//! | [`db`]        | the two database backends (SQLite, PostgreSQL) behind one handle, and migrations |
+//! | [`error`]     | the one error type every handler returns, and how it becomes a response |
+//! | [`auth`]      | password hashing, JWTs, the `AuthUser` extractors and the login rate limiter |
+//! | [`community`] | the RealWorld ("Conduit") API plus the fan-community extras |
+//! | [`demo`]      | demo data (KBO teams, board categories, a few articles) loaded on first start |
+//! | [`ops`]       | health and readiness probes, the OpenAPI document and its docs UI |
+//! | [`http`]      | small HTTP helpers shared by every module (JSON extractor, request ids) |
+//!
+//! `main.rs` only parses the command line; tests build the application exactly as `main` does,
+//! through [`app::Application::build`], on port 0.
+
+pub mod app;
+pub mod auth;
+pub mod community;
+pub mod config;
+pub mod db;
+pub mod demo;
+pub mod error;
+pub mod http;
+pub mod ops;
+
+pub use error::{AppError, Result};

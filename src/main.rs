@@ -1,0 +1,126 @@
+//! The `ballpark` binary: parses the command line and hands over to the library.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use ballpark::app::{cancel_on_signals, Application};
+use ballpark::config::{Config, Environment, Overrides};
+use ballpark::db::Db;
+use clap::{Parser, Subcommand};
+use tracing_subscriber::EnvFilter;
+
+#[derive(Parser)]
+#[command(
+    name = "ballpark",
+    version,
+    about = "A community server for baseball fans"
+)]
+struct Cli {
+    /// TOML configuration file (settings below it: built-in defaults; above it: BALLPARK_*
+    /// environment variables, then these flags).
+    #[arg(long, global = true, env = "BALLPARK_CONFIG")]
+    config: Option<PathBuf>,
+    /// Log as JSON lines instead of text.
+    #[arg(long, global = true, env = "BALLPARK_LOG_JSON")]
+    log_json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the HTTP server (migrations are applied at start).
+    Serve {
+        #[arg(long)]
+        bind: Option<SocketAddr>,
+        /// sqlite://path.db or postgres://user@host/db
+        #[arg(long)]
+        database_url: Option<String>,
+        /// Do not load the demo content on first start.
+        #[arg(long)]
+        no_demo: bool,
+        /// `production` refuses to start without a real JWT secret.
+        #[arg(long, value_parser = parse_env)]
+        env: Option<Environment>,
+    },
+    /// Apply database migrations and exit.
+    Migrate {
+        #[arg(long)]
+        database_url: Option<String>,
+    },
+}
+
+fn parse_env(value: &str) -> Result<Environment, String> {
+    match value {
+        "development" | "dev" => Ok(Environment::Development),
+        "production" | "prod" => Ok(Environment::Production),
+        other => Err(format!(
+            "unknown environment {other:?}: use development or production"
+        )),
+    }
+}
+
+fn init_logging(json: bool) {
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_http=info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.log_json);
+    match run(cli).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            tracing::error!("{err:#}");
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve {
+            bind,
+            database_url,
+            no_demo,
+            env,
+        } => {
+            let overrides = Overrides {
+                bind,
+                database_url,
+                env,
+                demo: no_demo.then_some(false),
+            };
+            let config = Config::load(cli.config.as_deref(), overrides)?;
+            tracing::info!(
+                database = %config.database_url_for_log(),
+                env = ?config.env,
+                demo = config.demo,
+                "starting"
+            );
+            let app = Application::build(config).await?;
+            cancel_on_signals(app.shutdown_token());
+            app.run().await
+        }
+        Command::Migrate { database_url } => {
+            let overrides = Overrides {
+                database_url,
+                ..Overrides::default()
+            };
+            let config = Config::load(cli.config.as_deref(), overrides)?;
+            let db = Db::connect(config.database_url.expose(), 1).await?;
+            db.migrate().await?;
+            tracing::info!(database = %config.database_url_for_log(), "migrations applied");
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,97 @@
+//! Operations endpoints: liveness (`/healthz`), readiness (`/readyz`: the database answers),
+//! the OpenAPI 3.1 document generated from the handlers' annotations (`/api/openapi.json`)
+//! and a Swagger UI to browse it (`/api/docs`). The UI's assets are vendored in `assets/` and
+//! compiled into the binary: no CDN, so the docs work offline and leak nothing.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::{Html, IntoResponse};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::json;
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
+use utoipa::openapi::OpenApi;
+
+use crate::app::AppState;
+
+const SWAGGER_JS: &[u8] = include_bytes!("../assets/swagger-ui/swagger-ui-bundle.js");
+const SWAGGER_CSS: &[u8] = include_bytes!("../assets/swagger-ui/swagger-ui.css");
+const DOCS_HTML: &str = r##"<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>ballpark API</title>
+<link rel="stylesheet" href="/api/docs/swagger-ui.css"></head>
+<body><div id="ui"></div>
+<script src="/api/docs/swagger-ui-bundle.js"></script>
+<script>window.ui = SwaggerUIBundle({ url: "/api/openapi.json", dom_id: "#ui" });</script>
+</body></html>"##;
+
+/// Completes the generated document with what annotations cannot say.
+pub fn finish_openapi(mut doc: OpenApi) -> OpenApi {
+    doc.info.title = "ballpark".into();
+    doc.info.version = env!("CARGO_PKG_VERSION").into();
+    doc.info.description = Some(
+        "Community server for baseball fans: a superset of the RealWorld (Conduit) API.".into(),
+    );
+    let components = doc.components.get_or_insert_with(Default::default);
+    components.add_security_scheme(
+        "token",
+        SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+            "Authorization",
+            "`Token <jwt>` (RealWorld) or `Bearer <jwt>`",
+        ))),
+    );
+    doc
+}
+
+pub fn router(openapi: Arc<OpenApi>) -> Router<AppState> {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route(
+            "/api/openapi.json",
+            get(move || openapi_json(openapi.clone())),
+        )
+        .route("/api/docs", get(|| async { Html(DOCS_HTML) }))
+        .route(
+            "/api/docs/swagger-ui-bundle.js",
+            get(|| asset(SWAGGER_JS, "text/javascript")),
+        )
+        .route(
+            "/api/docs/swagger-ui.css",
+            get(|| asset(SWAGGER_CSS, "text/css")),
+        )
+}
+
+async fn openapi_json(doc: Arc<OpenApi>) -> impl IntoResponse {
+    Json(doc.as_ref().clone())
+}
+
+async fn asset(bytes: &'static [u8], content_type: &'static str) -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, content_type),
+            (header::CACHE_CONTROL, "public, max-age=86400"),
+        ],
+        bytes,
+    )
+}
+
+/// The process is up and serving HTTP.
+async fn healthz() -> impl IntoResponse {
+    Json(json!({ "status": "ok" }))
+}
+
+/// The process can do useful work: the database answers.
+async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
+    match state.db.ping().await {
+        Ok(()) => (StatusCode::OK, Json(json!({ "status": "ready" }))),
+        Err(err) => {
+            tracing::warn!(error = %err, "readiness check failed");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(json!({ "status": "unavailable", "database": "unreachable" })),
+            )
+        }
+    }
+}

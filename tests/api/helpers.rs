@@ -1,0 +1,236 @@
+//! The test harness: every test gets its own application on port 0 with its own fresh
+//! database (a temporary SQLite file, or a new PostgreSQL database on the server this machine
+//! runs), built exactly as `main` builds it.
+//!
+//! PostgreSQL is never skipped silently: if it is not reachable, the test fails with a message
+//! saying so. The server is `BALLPARK_TEST_POSTGRES_URL`
+//! (default `postgres://postgres@127.0.0.1:5432/postgres`).
+
+use std::net::SocketAddr;
+
+use ballpark::app::Application;
+use ballpark::config::{Config, Secret};
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use sqlx::Connection;
+use tokio_util::sync::CancellationToken;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+pub fn postgres_admin_url() -> String {
+    std::env::var("BALLPARK_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub client: reqwest::Client,
+    pub backend: Backend,
+    pub database_url: String,
+    shutdown: CancellationToken,
+    server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+    _dir: Option<tempfile::TempDir>,
+    pg_database: Option<String>,
+}
+
+/// Options a test may change before the app starts.
+pub fn test_config(database_url: String) -> Config {
+    Config {
+        bind: ([127, 0, 0, 1], 0).into(),
+        database_url: Secret::new(database_url),
+        database_max_connections: 4,
+        demo: false,
+        view_flush_interval_ms: 50,
+        shutdown_grace_secs: 5,
+        ..Config::default()
+    }
+}
+
+pub async fn spawn_app(backend: Backend) -> TestApp {
+    spawn_app_with(backend, |_| {}).await
+}
+
+pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut Config)) -> TestApp {
+    let (database_url, dir, pg_database) = match backend {
+        Backend::Sqlite => {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let url = format!("sqlite://{}", dir.path().join("test.db").display());
+            (url, Some(dir), None)
+        }
+        Backend::Postgres => {
+            let name = format!("ballpark_test_{}", uuid::Uuid::new_v4().simple());
+            let admin = postgres_admin_url();
+            let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap_or_else(|e| {
+                panic!(
+                    "PostgreSQL is not reachable at {admin} ({e}). The PostgreSQL tests are not \
+                     skipped: start the server (scripts/services) or set BALLPARK_TEST_POSTGRES_URL."
+                )
+            });
+            sqlx::query(&format!("CREATE DATABASE {name}"))
+                .execute(&mut conn)
+                .await
+                .expect("create test database");
+            let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin);
+            (format!("{base}/{name}"), None, Some(name))
+        }
+    };
+    let mut config = test_config(database_url.clone());
+    adjust(&mut config);
+    let app = Application::build(config)
+        .await
+        .expect("application builds");
+    let addr = app.local_addr();
+    let shutdown = app.shutdown_token();
+    let server = tokio::spawn(app.run());
+    TestApp {
+        addr,
+        client: reqwest::Client::new(),
+        backend,
+        database_url,
+        shutdown,
+        server: Some(server),
+        _dir: dir,
+        pg_database,
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    /// Sends a JSON request and returns the status and the parsed body (`Value::Null` when
+    /// the body is empty or not JSON).
+    pub async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut req = self.client.request(method, self.url(path));
+        if let Some(token) = token {
+            req = req.header("Authorization", format!("Token {token}"));
+        }
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        let res = req.send().await.expect("request sent");
+        let status = res.status();
+        let text = res.text().await.expect("body read");
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> (StatusCode, Value) {
+        self.request(Method::GET, path, token, None).await
+    }
+
+    pub async fn post(&self, path: &str, token: Option<&str>, body: Value) -> (StatusCode, Value) {
+        self.request(Method::POST, path, token, Some(body)).await
+    }
+
+    pub async fn put(&self, path: &str, token: Option<&str>, body: Value) -> (StatusCode, Value) {
+        self.request(Method::PUT, path, token, Some(body)).await
+    }
+
+    pub async fn delete(&self, path: &str, token: Option<&str>) -> (StatusCode, Value) {
+        self.request(Method::DELETE, path, token, None).await
+    }
+
+    /// Registers `name` (email `name@example.com`, password `password123`); returns the token.
+    pub async fn register(&self, name: &str) -> String {
+        let (status, body) = self
+            .post(
+                "/api/users",
+                None,
+                json!({"user": {"username": name, "email": format!("{name}@example.com"), "password": "password123"}}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "register {name}: {body}");
+        body["user"]["token"].as_str().expect("token").to_string()
+    }
+
+    /// Creates an article; returns its JSON.
+    pub async fn create_article(&self, token: &str, title: &str, tags: &[&str]) -> Value {
+        let (status, body) = self
+            .post(
+                "/api/articles",
+                Some(token),
+                json!({"article": {"title": title, "description": "desc", "body": "body text", "tagList": tags}}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "create article: {body}");
+        body["article"].clone()
+    }
+
+    /// Shuts the server down gracefully and waits for it, as SIGTERM would.
+    pub async fn stop(mut self) {
+        self.shutdown.cancel();
+        if let Some(server) = self.server.take() {
+            server
+                .await
+                .expect("server task")
+                .expect("server ran cleanly");
+        }
+    }
+}
+
+/// Percent-encodes a slug for use in a path (slugs may hold Hangul).
+pub fn enc(slug: &str) -> String {
+    percent_encoding::utf8_percent_encode(slug, percent_encoding::NON_ALPHANUMERIC).to_string()
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+        if let Some(name) = self.pg_database.take() {
+            // Drop runs outside async; a short-lived thread with its own runtime cleans up.
+            let admin = postgres_admin_url();
+            let _ = std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build();
+                if let Ok(rt) = rt {
+                    rt.block_on(async {
+                        if let Ok(mut conn) = sqlx::PgConnection::connect(&admin).await {
+                            let _ = sqlx::query(&format!(
+                                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                            ))
+                            .execute(&mut conn)
+                            .await;
+                        }
+                    });
+                }
+            })
+            .join();
+        }
+    }
+}
+
+/// Generates one `#[tokio::test]` per backend for each named test function
+/// `async fn name(app: TestApp)`: `sqlite::name` and `postgres::name`.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::helpers::spawn_app($crate::helpers::Backend::Sqlite).await).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::helpers::spawn_app($crate::helpers::Backend::Postgres).await).await
+                }
+            )*
+        }
+    };
+}

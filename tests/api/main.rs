@@ -1,0 +1,10 @@
+//! Integration tests of the HTTP API, each run against SQLite and against PostgreSQL.
+
+mod helpers;
+
+mod articles;
+mod comments;
+mod extras;
+mod ops;
+mod profiles;
+mod users;

@@ -35,20 +35,28 @@ pub struct ArticleRow {
     pub following: bool,
 }
 
-/// `$1` is always the viewer's id (0 for anonymous).
-fn select_articles(with_body: bool) -> String {
+/// The article columns with the author's profile. An anonymous viewer follows and favours
+/// nothing, so the two per-row lookups are skipped for them.
+fn select_articles(statement: &mut Statement, with_body: bool, viewer_id: i64) -> String {
     let body = if with_body {
         "a.body"
     } else {
         "CAST(NULL AS TEXT) AS body"
     };
+    let flags = if viewer_id == 0 {
+        "FALSE AS favorited, FALSE AS following".to_string()
+    } else {
+        let viewer = statement.param(Arg::Int(viewer_id));
+        format!(
+            "EXISTS(SELECT 1 FROM favorites f WHERE f.article_id = a.id AND f.user_id = {viewer}) AS favorited, \
+             EXISTS(SELECT 1 FROM follows fo WHERE fo.followee_id = a.author_id AND fo.follower_id = {viewer}) AS following"
+        )
+    };
     format!(
         "SELECT a.id, a.slug, a.title, a.description, {body}, a.tag_list, a.category, \
            a.favorites_count, a.view_count, a.created_at, a.updated_at, \
            u.id AS author_id, u.username AS author_username, u.bio AS author_bio, \
-           u.image AS author_image, u.team AS author_team, \
-           EXISTS(SELECT 1 FROM favorites f WHERE f.article_id = a.id AND f.user_id = $1) AS favorited, \
-           EXISTS(SELECT 1 FROM follows fo WHERE fo.followee_id = a.author_id AND fo.follower_id = $1) AS following \
+           u.image AS author_image, u.team AS author_team, {flags} \
          FROM articles a JOIN users u ON u.id = a.author_id"
     )
 }
@@ -70,67 +78,141 @@ pub struct ArticleFilter {
     pub offset: i64,
 }
 
-/// The search predicate on `$8`, per backend. SQLite's FTS5 trigram index needs at least three
-/// characters; shorter queries (common in Korean: 직관) fall back to a substring scan.
-/// PostgreSQL's pg_trgm GIN index serves `ILIKE` for three characters or more and PostgreSQL
-/// falls back to a scan by itself below that.
-fn search_predicate(backend: Backend, search: Option<&str>) -> (&'static str, Option<String>) {
-    let Some(query) = search else {
-        return ("$8 IS NULL", None);
-    };
-    let pattern = crate::community::domain::like_pattern(query);
-    match backend {
-        Backend::Postgres => (
-            "(a.title || ' ' || a.description || ' ' || a.body) ILIKE $8",
-            Some(pattern),
-        ),
-        Backend::Sqlite if query.chars().count() >= 3 => (
-            "a.id IN (SELECT rowid FROM articles_fts WHERE articles_fts MATCH $8)",
-            // A quoted FTS5 string is matched as a literal phrase; quotes inside are doubled.
-            Some(format!("\"{}\"", query.replace('"', "\"\""))),
-        ),
-        Backend::Sqlite => (
-            "(a.title LIKE $8 ESCAPE '\\' OR a.description LIKE $8 ESCAPE '\\' OR a.body LIKE $8 ESCAPE '\\')",
-            Some(pattern),
-        ),
-    }
-}
-
-/// `$2`..`$8` filter; the text is the same for the page and the count so they always agree.
-fn filter_clause(search: &str) -> String {
-    format!(
-        "WHERE ($2 IS NULL OR a.author_id = (SELECT id FROM users WHERE username = $2)) \
-           AND ($3 IS NULL OR a.id IN (SELECT at.article_id FROM article_tags at \
-                JOIN tags t ON t.id = at.tag_id WHERE t.name = $3)) \
-           AND ($4 IS NULL OR a.id IN (SELECT fa.article_id FROM favorites fa \
-                JOIN users fu ON fu.id = fa.user_id WHERE fu.username = $4)) \
-           AND ($5 IS NULL OR a.category = $5) \
-           AND ($6 IS NULL OR a.author_id IN (SELECT followee_id FROM follows WHERE follower_id = $6)) \
-           AND ($7 IS NULL OR a.id < $7) \
-           AND {search}"
-    )
-}
-
-/// Links `$tags` to the article inside the open transaction `$tx`. A macro rather than a
-/// function because it runs inside [`on_write!`], once per backend's transaction type.
+/// Links the tags (a JSON array `$tags_json`) to the article inside the open transaction
+/// `$tx`, in two statements whatever the number of tags. A macro rather than a function
+/// because it runs inside [`on_write!`], once per backend's transaction type.
 macro_rules! link_tags {
-    ($tx:expr, $article_id:expr, $tags:expr) => {
-        for tag in $tags {
-            // DO UPDATE (a no-op) rather than DO NOTHING so RETURNING yields the existing id.
-            let tag_id = sqlx::query_scalar::<_, i64>(
-                "INSERT INTO tags (name) VALUES ($1) \
-                 ON CONFLICT (name) DO UPDATE SET name = excluded.name RETURNING id",
-            )
-            .bind(tag)
-            .fetch_one(&mut *$tx)
-            .await?;
-            sqlx::query("INSERT INTO article_tags (article_id, tag_id) VALUES ($1, $2) ON CONFLICT DO NOTHING")
-                .bind($article_id)
-                .bind(tag_id)
-                .execute(&mut *$tx)
-                .await?;
-        }
+    ($backend:expr, $tx:expr, $article_id:expr, $tags_json:expr) => {
+        let (upsert, link) = match $backend {
+            Backend::Sqlite => (
+                // `WHERE true` resolves SQLite's parsing ambiguity of INSERT … SELECT … ON CONFLICT.
+                "INSERT INTO tags (name) SELECT value FROM json_each($1) WHERE true \
+                 ON CONFLICT (name) DO NOTHING",
+                "INSERT INTO article_tags (article_id, tag_id) SELECT $1, id FROM tags \
+                 WHERE name IN (SELECT value FROM json_each($2)) ON CONFLICT DO NOTHING",
+            ),
+            Backend::Postgres => (
+                "INSERT INTO tags (name) SELECT value FROM json_array_elements_text($1::json) \
+                 ON CONFLICT (name) DO NOTHING",
+                "INSERT INTO article_tags (article_id, tag_id) SELECT $1, id FROM tags \
+                 WHERE name IN (SELECT value FROM json_array_elements_text($2::json)) ON CONFLICT DO NOTHING",
+            ),
+        };
+        sqlx::query(upsert).bind($tags_json).execute(&mut *$tx).await?;
+        sqlx::query(link).bind($article_id).bind($tags_json).execute(&mut *$tx).await?;
     };
+}
+
+/// A query parameter of a dynamically assembled statement. Only these two types occur, so
+/// binding stays a simple match inside [`on_read!`].
+#[derive(Debug, Clone)]
+enum Arg {
+    Text(String),
+    Int(i64),
+}
+
+/// Binds `$args` in order onto the query `$query`.
+macro_rules! bind_args {
+    ($query:expr, $args:expr) => {{
+        let mut query = $query;
+        for arg in $args {
+            query = match arg {
+                Arg::Text(value) => query.bind(value),
+                Arg::Int(value) => query.bind(value),
+            };
+        }
+        query
+    }};
+}
+
+/// SQL text assembled from fixed fragments, with `$N` placeholders numbered as parameters are
+/// added. User input only ever travels as a parameter, never in the text.
+#[derive(Default)]
+struct Statement {
+    args: Vec<Arg>,
+}
+
+impl Statement {
+    /// Adds a parameter and returns its placeholder.
+    fn param(&mut self, arg: Arg) -> String {
+        self.args.push(arg);
+        format!("${}", self.args.len())
+    }
+
+    /// The WHERE clause for `filter`, with only the filters that are set, so the planner sees
+    /// a plain query (the tag index for `tag`, a rowid scan when unfiltered).
+    fn filters(&mut self, backend: Backend, filter: &ArticleFilter, with_cursor: bool) -> String {
+        let mut conditions = Vec::new();
+        if let Some(author) = &filter.author {
+            let p = self.param(Arg::Text(author.clone()));
+            conditions.push(format!(
+                "a.author_id = (SELECT id FROM users WHERE username = {p})"
+            ));
+        }
+        if let Some(tag) = &filter.tag {
+            let p = self.param(Arg::Text(tag.clone()));
+            conditions.push(format!(
+                "a.id IN (SELECT at.article_id FROM article_tags at \
+                 JOIN tags t ON t.id = at.tag_id WHERE t.name = {p})"
+            ));
+        }
+        if let Some(user) = &filter.favorited_by {
+            let p = self.param(Arg::Text(user.clone()));
+            conditions.push(format!(
+                "a.id IN (SELECT fa.article_id FROM favorites fa \
+                 JOIN users fu ON fu.id = fa.user_id WHERE fu.username = {p})"
+            ));
+        }
+        if let Some(category) = &filter.category {
+            let p = self.param(Arg::Text(category.clone()));
+            conditions.push(format!("a.category = {p}"));
+        }
+        if let Some(follower) = filter.feed_of {
+            let p = self.param(Arg::Int(follower));
+            conditions.push(format!(
+                "a.author_id IN (SELECT followee_id FROM follows WHERE follower_id = {p})"
+            ));
+        }
+        if let (true, Some(before)) = (with_cursor, filter.before_id) {
+            let p = self.param(Arg::Int(before));
+            conditions.push(format!("a.id < {p}"));
+        }
+        if let Some(query) = &filter.search {
+            conditions.push(self.search(backend, query));
+        }
+        if conditions.is_empty() {
+            String::new()
+        } else {
+            format!("WHERE {}", conditions.join(" AND "))
+        }
+    }
+
+    /// Full-text search, per backend. SQLite's FTS5 trigram index needs at least three
+    /// characters; shorter queries (common in Korean: 직관) fall back to a substring scan.
+    /// PostgreSQL's pg_trgm GIN index serves `ILIKE` for three characters or more, and
+    /// PostgreSQL falls back to a scan by itself below that.
+    fn search(&mut self, backend: Backend, query: &str) -> String {
+        let pattern = crate::community::domain::like_pattern(query);
+        match backend {
+            Backend::Postgres => {
+                let p = self.param(Arg::Text(pattern));
+                format!("(a.title || ' ' || a.description || ' ' || a.body) ILIKE {p}")
+            }
+            Backend::Sqlite if query.chars().count() >= 3 => {
+                // A quoted FTS5 string is matched as a literal phrase; quotes inside are doubled.
+                let phrase = format!("\"{}\"", query.replace('"', "\"\""));
+                let p = self.param(Arg::Text(phrase));
+                format!("a.id IN (SELECT rowid FROM articles_fts WHERE articles_fts MATCH {p})")
+            }
+            Backend::Sqlite => {
+                let p = self.param(Arg::Text(pattern));
+                format!(
+                    "(a.title LIKE {p} ESCAPE '\\' OR a.description LIKE {p} ESCAPE '\\' \
+                     OR a.body LIKE {p} ESCAPE '\\')"
+                )
+            }
+        }
+    }
 }
 
 /// One page of articles and the total number matching the filter (ignoring the cursor and
@@ -140,48 +222,35 @@ pub async fn list(
     filter: &ArticleFilter,
     viewer_id: i64,
 ) -> Result<(Vec<ArticleRow>, i64)> {
-    let (search, search_arg) = search_predicate(db.backend(), filter.search.as_deref());
-    let clause = filter_clause(search);
-    let page_sql = format!(
-        "{} {clause} ORDER BY a.id DESC LIMIT $9 OFFSET $10",
-        select_articles(false)
-    );
-    // `$1 = $1` keeps the viewer parameter referenced, so both statements take the same
-    // parameters (SQLite numbers `$N` parameters by the names it sees in the text).
-    let count_sql = format!("SELECT COUNT(*) FROM articles a {clause} AND $1 = $1");
+    let backend = db.backend();
+    let mut page = Statement::default();
+    let columns = select_articles(&mut page, false, viewer_id);
+    let clause = page.filters(backend, filter, true);
+    let limit = page.param(Arg::Int(filter.limit));
+    let offset = page.param(Arg::Int(filter.offset));
+    let page_sql = format!("{columns} {clause} ORDER BY a.id DESC LIMIT {limit} OFFSET {offset}");
+
+    let mut count = Statement::default();
+    let clause = count.filters(backend, filter, false);
+    let count_sql = format!("SELECT COUNT(*) FROM articles a {clause}");
+
     on_read!(db, pool => {
-        let page = sqlx::query_as::<_, ArticleRow>(&page_sql)
-            .bind(viewer_id)
-            .bind(&filter.author)
-            .bind(&filter.tag)
-            .bind(&filter.favorited_by)
-            .bind(&filter.category)
-            .bind(filter.feed_of)
-            .bind(filter.before_id)
-            .bind(&search_arg)
-            .bind(filter.limit)
-            .bind(filter.offset)
-            .fetch_all(pool);
-        // The count ignores the cursor: $7 is bound as NULL for it.
-        let count = sqlx::query_scalar::<_, i64>(&count_sql)
-            .bind(viewer_id)
-            .bind(&filter.author)
-            .bind(&filter.tag)
-            .bind(&filter.favorited_by)
-            .bind(&filter.category)
-            .bind(filter.feed_of)
-            .bind(None::<i64>)
-            .bind(&search_arg)
-            .fetch_one(pool);
-        let (page, count) = tokio::try_join!(page, count)?;
-        Ok((page, count))
+        let rows = bind_args!(sqlx::query_as::<_, ArticleRow>(&page_sql), page.args).fetch_all(pool);
+        let total = bind_args!(sqlx::query_scalar::<_, i64>(&count_sql), count.args).fetch_one(pool);
+        let (rows, total) = tokio::try_join!(rows, total)?;
+        Ok((rows, total))
     })
 }
 
 pub async fn by_slug(db: &Db, slug: &str, viewer_id: i64) -> Result<Option<ArticleRow>> {
-    let sql = format!("{} WHERE a.slug = $2", select_articles(true));
+    let mut statement = Statement::default();
+    let columns = select_articles(&mut statement, true, viewer_id);
+    let p = statement.param(Arg::Text(slug.to_string()));
+    let sql = format!("{columns} WHERE a.slug = {p}");
     Ok(
-        on_read!(db, pool => sqlx::query_as::<_, ArticleRow>(&sql).bind(viewer_id).bind(slug).fetch_optional(pool).await)?,
+        on_read!(db, pool => bind_args!(sqlx::query_as::<_, ArticleRow>(&sql), statement.args)
+        .fetch_optional(pool)
+        .await)?,
     )
 }
 
@@ -208,6 +277,7 @@ pub struct NewArticle {
 /// taken (the caller picks another).
 pub async fn insert(db: &Db, article: &NewArticle) -> Result<Option<i64>> {
     let now = now();
+    let backend = db.backend();
     let tag_json = serde_json::to_string(&article.tags).map_err(anyhow::Error::from)?;
     on_write!(db, pool => {
         let mut tx = pool.begin().await?;
@@ -225,7 +295,9 @@ pub async fn insert(db: &Db, article: &NewArticle) -> Result<Option<i64>> {
             .fetch_optional(&mut *tx)
             .await?;
         let Some(id) = inserted else { return Ok(None) };
-        link_tags!(tx, id, &article.tags);
+        if !article.tags.is_empty() {
+            link_tags!(backend, tx, id, &tag_json);
+        }
         tx.commit().await?;
         Ok(Some(id))
     })
@@ -249,6 +321,7 @@ pub async fn update(db: &Db, id: i64, changes: &ArticleChanges) -> Result<bool> 
         None => None,
     };
     let now = now();
+    let backend = db.backend();
     let result: Result<bool> = on_write!(db, pool => {
         let mut tx = pool.begin().await?;
         let updated = sqlx::query(
@@ -272,7 +345,9 @@ pub async fn update(db: &Db, id: i64, changes: &ArticleChanges) -> Result<bool> 
         }
         if let Some(tags) = &changes.tags {
             sqlx::query("DELETE FROM article_tags WHERE article_id = $1").bind(id).execute(&mut *tx).await?;
-            link_tags!(tx, id, tags);
+            if !tags.is_empty() {
+                link_tags!(backend, tx, id, tag_json.as_deref().unwrap_or("[]"));
+            }
         }
         tx.commit().await?;
         Ok(true)

@@ -10,10 +10,8 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::domain::{self, Category, Problems};
-use super::store::articles::{
-    self as store, ArticleChanges, ArticleFilter, ArticleRow, NewArticle,
-};
-use super::{timestamp, Profile};
+use super::store::articles::{self as store, ArticleChanges, ArticleFilter, NewArticle};
+use super::Profile;
 use crate::app::AppState;
 use crate::auth::{AuthUser, MaybeAuthUser};
 use crate::error::{AppError, Result};
@@ -27,14 +25,20 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(favorite, unfavorite))
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+/// An article as the API shows it. Reads are shaped by the database into exactly these
+/// fields (see `store::articles::select_articles`), hence `Deserialize`.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Article {
+    /// Internal id: used for cursors and view counts, never shown.
+    #[serde(default, skip_serializing)]
+    #[schema(ignore)]
+    pub id: i64,
     pub slug: String,
     pub title: String,
     pub description: String,
     /// Present on single-article responses; lists omit it (RealWorld since 2024-08).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub body: Option<String>,
     pub tag_list: Vec<String>,
     pub category: String,
@@ -62,27 +66,10 @@ pub struct ArticleList {
     pub next_cursor: Option<i64>,
 }
 
-fn article(row: ArticleRow, extra_views: i64) -> Article {
-    Article {
-        tag_list: serde_json::from_str(&row.tag_list).unwrap_or_default(),
-        slug: row.slug,
-        title: row.title,
-        description: row.description,
-        body: row.body,
-        category: row.category,
-        view_count: row.view_count + extra_views,
-        created_at: timestamp(row.created_at),
-        updated_at: timestamp(row.updated_at),
-        favorited: row.favorited,
-        favorites_count: row.favorites_count,
-        author: Profile {
-            username: row.author_username,
-            bio: row.author_bio,
-            image: row.author_image,
-            team: row.author_team,
-            following: row.following,
-        },
-    }
+/// Adds the views counted in memory but not yet flushed, so a reader sees their own view.
+fn with_pending_views(state: &AppState, mut article: Article) -> Article {
+    article.view_count += state.views.unflushed(article.id);
+    article
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -139,24 +126,16 @@ async fn page(
     filter: ArticleFilter,
     viewer_id: i64,
 ) -> Result<Json<ArticleList>> {
-    let limit = filter.limit;
-    let (rows, count) = store::list(&state.db, &filter, viewer_id).await?;
-    let next_cursor = if rows.len() as i64 == limit {
-        rows.last().map(|r| r.id)
-    } else {
-        None
-    };
-    let articles = rows
-        .into_iter()
-        .map(|row| {
-            let pending = state.views.unflushed(row.id);
-            article(row, pending)
-        })
-        .collect();
+    let _consistent = state.views.read_gate().await;
+    let page = store::list(&state.db, &filter, viewer_id).await?;
     Ok(Json(ArticleList {
-        articles,
-        articles_count: count,
-        next_cursor,
+        articles: page
+            .articles
+            .into_iter()
+            .map(|a| with_pending_views(state, a))
+            .collect(),
+        articles_count: page.total,
+        next_cursor: page.next_cursor,
     }))
 }
 
@@ -224,23 +203,22 @@ async fn get_article(
     viewer: MaybeAuthUser,
     Path(slug): Path<String>,
 ) -> Result<Json<ArticleBody>> {
-    let row = store::by_slug(&state.db, &slug, viewer.viewer_id())
+    let _consistent = state.views.read_gate().await;
+    let mut article = store::by_slug(&state.db, &slug, viewer.viewer_id())
         .await?
         .ok_or(AppError::NotFound("article"))?;
-    let pending = state.views.record(row.id);
-    Ok(Json(ArticleBody {
-        article: article(row, pending),
-    }))
+    article.view_count += state.views.record(article.id);
+    Ok(Json(ArticleBody { article }))
 }
 
 /// Re-reads an article after a write, for the response.
 async fn reload(state: &AppState, slug: &str, viewer_id: i64) -> Result<Json<ArticleBody>> {
-    let row = store::by_slug(&state.db, slug, viewer_id)
+    let _consistent = state.views.read_gate().await;
+    let article = store::by_slug(&state.db, slug, viewer_id)
         .await?
         .ok_or(AppError::NotFound("article"))?;
-    let pending = state.views.unflushed(row.id);
     Ok(Json(ArticleBody {
-        article: article(row, pending),
+        article: with_pending_views(state, article),
     }))
 }
 

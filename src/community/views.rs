@@ -5,11 +5,17 @@
 //! a background task adds the counts to the database every `view_flush_interval_ms`, and once
 //! more at shutdown. The trade-off, stated in the README: a crash (not a clean shutdown) loses
 //! at most the views of the last interval.
+//!
+//! A response shows the stored count plus the views still in memory. So that no reader sees a
+//! count go backwards, the two must be read consistently with a flush: reads hold a shared
+//! gate while they read both; a flush holds it exclusively while it writes and subtracts what
+//! it wrote. The exclusive hold lasts one small batched write per interval.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
+use tokio::sync::{RwLock, RwLockReadGuard};
 use tokio_util::sync::CancellationToken;
 
 use crate::community::store::articles;
@@ -18,9 +24,15 @@ use crate::db::Db;
 #[derive(Default)]
 pub struct ViewCounter {
     pending: Mutex<HashMap<i64, i64>>,
+    gate: RwLock<()>,
 }
 
 impl ViewCounter {
+    /// Hold this while reading an article from the database and then its unflushed views.
+    pub async fn read_gate(&self) -> RwLockReadGuard<'_, ()> {
+        self.gate.read().await
+    }
+
     /// Records one view and returns the views not yet flushed for this article (including
     /// this one), so the response can show an up-to-date count.
     pub fn record(&self, article_id: i64) -> i64 {
@@ -36,20 +48,28 @@ impl ViewCounter {
         pending.get(&article_id).copied().unwrap_or(0)
     }
 
-    /// Writes the buffered counts. On failure they are put back, to be retried next time.
+    /// Writes the buffered counts. They stay in memory until the write commits, then what was
+    /// written is subtracted; on failure nothing is lost and the next flush retries.
     pub async fn flush(&self, db: &Db) {
+        let _exclusive = self.gate.write().await;
         let batch: Vec<(i64, i64)> = {
-            let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
-            pending.drain().collect()
+            let pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+            pending.iter().map(|(id, count)| (*id, *count)).collect()
         };
         if batch.is_empty() {
             return;
         }
         if let Err(err) = articles::add_views(db, &batch).await {
             tracing::warn!(error = %err, articles = batch.len(), "flushing view counts failed; will retry");
-            let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
-            for (id, count) in batch {
-                *pending.entry(id).or_insert(0) += count;
+            return;
+        }
+        let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        for (id, written) in batch {
+            if let Some(count) = pending.get_mut(&id) {
+                *count -= written;
+                if *count <= 0 {
+                    pending.remove(&id);
+                }
             }
         }
     }

@@ -3,8 +3,9 @@
 //!
 //! Shutdown: one [`CancellationToken`] is the signal every background loop listens to. On
 //! SIGTERM or Ctrl-C the server stops accepting connections, lets in-flight requests finish
-//! (up to `shutdown_grace_secs`), then the background tasks (tracked by a [`TaskTracker`])
-//! finish their last round, which flushes buffered view counts, and the pools close.
+//! (up to `shutdown_grace_secs`). Only then are the background tasks (tracked by a
+//! [`TaskTracker`]) told to stop, with a second token, so that work done by requests during
+//! the drain (views counted) is still flushed in their last round; then the pools close.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -56,6 +57,8 @@ pub struct Application {
     router: Router,
     state: AppState,
     shutdown: CancellationToken,
+    /// Stops the background tasks; cancelled after the HTTP server has drained.
+    background: CancellationToken,
     tasks: TaskTracker,
 }
 
@@ -88,8 +91,9 @@ impl Application {
             db,
         };
         let shutdown = CancellationToken::new();
+        let background = CancellationToken::new();
         let tasks = TaskTracker::new();
-        spawn_background_tasks(&state, &shutdown, &tasks);
+        spawn_background_tasks(&state, &background, &tasks);
 
         let listener = TcpListener::bind(state.config.bind)
             .await
@@ -100,6 +104,7 @@ impl Application {
             router,
             state,
             shutdown,
+            background,
             tasks,
         })
     }
@@ -126,6 +131,7 @@ impl Application {
             router,
             state,
             shutdown,
+            background,
             tasks,
         } = self;
         let grace = Duration::from_secs(state.config.shutdown_grace_secs);
@@ -143,6 +149,7 @@ impl Application {
             result = server => result.context("while serving HTTP")?,
             _ = deadline => tracing::warn!(?grace, "requests still running after the grace period were cut off"),
         }
+        background.cancel();
         tasks.close();
         tasks.wait().await;
         state.db.close().await;
@@ -207,8 +214,10 @@ fn router(state: AppState) -> Router {
         .merge(crate::ops::router(openapi))
         .fallback(|| async { AppError::NotFound("route") })
         .layer(DefaultBodyLimit::max(state.config.body_limit_bytes))
+        .layer(axum::middleware::from_fn(crate::http::json_errors))
         .layer(axum::middleware::from_fn(crate::http::scope_request_id))
         .layer(cors(&state.config.cors_origins))
+        .layer(axum::middleware::from_fn(crate::http::json_errors))
         .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, REQUEST_TIMEOUT))
         .layer(PropagateRequestIdLayer::new(x_request_id.clone()))
         .layer(

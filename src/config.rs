@@ -58,7 +58,9 @@ impl fmt::Debug for Secret {
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum Environment {
+    #[serde(alias = "dev")]
     Development,
+    #[serde(alias = "prod")]
     Production,
 }
 

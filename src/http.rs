@@ -6,7 +6,7 @@ use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::middleware::Next;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
 use tower_http::request_id::RequestId;
 
@@ -33,6 +33,33 @@ pub async fn scope_request_id(request: Request, next: Next) -> Response {
         .unwrap_or("-")
         .to_string();
     REQUEST_ID.scope(id, next.run(request)).await
+}
+
+/// Middleware: gives error responses produced outside our handlers (axum's 405 for a wrong
+/// method, its plain-text 400 for an unparsable path segment, the timeout's 408) the same
+/// JSON error shape, with the request id, as every other error.
+pub async fn json_errors(request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return response;
+    }
+    let reason = status.canonical_reason().unwrap_or("error").to_lowercase();
+    let body = serde_json::json!({
+        "errors": { "body": [reason] },
+        "requestId": current_request_id(),
+    });
+    let mut replacement = (status, axum::Json(body)).into_response();
+    if let Some(allow) = response.headers().get(axum::http::header::ALLOW) {
+        replacement
+            .headers_mut()
+            .insert(axum::http::header::ALLOW, allow.clone());
+    }
+    replacement
 }
 
 /// `axum::Json`, but a rejected body answers in the API's error format with the right status:

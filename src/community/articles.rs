@@ -312,14 +312,15 @@ pub struct UpdateArticleInput {
 }
 
 /// Loads the article's id and checks that `user_id` wrote it: 404 before 403.
-async fn owned_article(state: &AppState, slug: &str, user_id: i64) -> Result<i64> {
-    let (id, author_id) = store::owner(&state.db, slug)
+/// Returns the article's id and current title.
+async fn owned_article(state: &AppState, slug: &str, user_id: i64) -> Result<(i64, String)> {
+    let (id, author_id, title) = store::owner(&state.db, slug)
         .await?
         .ok_or(AppError::NotFound("article"))?;
     if author_id != user_id {
         return Err(AppError::Forbidden);
     }
-    Ok(id)
+    Ok((id, title))
 }
 
 /// Update an article (author only). A new title gives a new slug.
@@ -333,7 +334,7 @@ async fn update_article(
     Path(slug): Path<String>,
     ApiJson(body): ApiJson<UpdateArticleBody>,
 ) -> Result<Json<ArticleBody>> {
-    let id = owned_article(&state, &slug, auth.id).await?;
+    let (id, current_title) = owned_article(&state, &slug, auth.id).await?;
     let input = body.article;
     let mut problems = Problems::default();
     let mut changes = ArticleChanges::default();
@@ -361,9 +362,12 @@ async fn update_article(
             .map(|c| c.key().to_string());
     }
     problems.finish()?;
+    // Clients re-send the title on every save: only a different title makes a new slug, so
+    // links to the article survive edits of its body.
+    let retitled = changes.title.as_ref().is_some_and(|t| *t != current_title);
 
     for _ in 0..SLUG_ATTEMPTS {
-        changes.slug = changes.title.as_deref().map(domain::slugify);
+        changes.slug = retitled.then(|| domain::slugify(changes.title.as_deref().unwrap_or("")));
         if store::update(&state.db, id, &changes).await? {
             let new_slug = changes.slug.as_deref().unwrap_or(&slug);
             return reload(&state, new_slug, auth.id).await;
@@ -380,7 +384,7 @@ async fn delete_article(
     auth: AuthUser,
     Path(slug): Path<String>,
 ) -> Result<StatusCode> {
-    let id = owned_article(&state, &slug, auth.id).await?;
+    let (id, _) = owned_article(&state, &slug, auth.id).await?;
     store::delete(&state.db, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -391,7 +395,7 @@ async fn set_favorite(
     slug: String,
     favorite: bool,
 ) -> Result<Json<ArticleBody>> {
-    let (id, _) = store::owner(&state.db, &slug)
+    let (id, _, _) = store::owner(&state.db, &slug)
         .await?
         .ok_or(AppError::NotFound("article"))?;
     store::set_favorite(&state.db, auth.id, id, favorite).await?;

@@ -65,7 +65,7 @@ fn comment(row: CommentRow) -> Comment {
 async fn article_id(state: &AppState, slug: &str) -> Result<i64> {
     article_store::owner(&state.db, slug)
         .await?
-        .map(|(id, _)| id)
+        .map(|(id, _, _)| id)
         .ok_or(AppError::NotFound("article"))
 }
 
@@ -175,8 +175,8 @@ async fn edit_comment(
     Path((slug, comment_id)): Path<(String, i64)>,
     ApiJson(input): ApiJson<CommentInputBody>,
 ) -> Result<Json<CommentBody>> {
-    let text = parse_body(input)?;
     let article_id = owned_comment(&state, &slug, comment_id, auth.id).await?;
+    let text = parse_body(input)?;
     store::update(&state.db, comment_id, &text).await?;
     respond(&state, article_id, comment_id, auth.id).await
 }

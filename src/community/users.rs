@@ -142,6 +142,20 @@ pub struct LoginInput {
     password: Option<String>,
 }
 
+/// The password as typed: never trimmed (spaces are legitimate in passwords), only required
+/// and bounded.
+fn login_password(password: Option<String>) -> Result<String, String> {
+    match password {
+        None => Err("can't be empty".into()),
+        Some(p) if p.is_empty() => Err("can't be empty".into()),
+        Some(p) if p.chars().count() > domain::MAX_PASSWORD => Err(format!(
+            "is too long (maximum is {} characters)",
+            domain::MAX_PASSWORD
+        )),
+        Some(p) => Ok(p),
+    }
+}
+
 /// A hash to verify against when the email is unknown, so that a login for a missing account
 /// takes as long as one with a wrong password and does not reveal which accounts exist.
 static DUMMY_HASH: OnceCell<String> = OnceCell::const_new();
@@ -160,10 +174,7 @@ async fn login(
         "email",
         domain::required_text(body.user.email.as_deref(), domain::MAX_EMAIL),
     );
-    let password = problems.check(
-        "password",
-        domain::required_text(body.user.password.as_deref(), domain::MAX_PASSWORD),
-    );
+    let password = problems.check("password", login_password(body.user.password));
     problems.finish()?;
     let (Some(email), Some(password)) = (email, password) else {
         unreachable!("problems.finish() returns early when a field is missing");

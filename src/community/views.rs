@@ -9,7 +9,8 @@
 //! A response shows the stored count plus the views still in memory. So that no reader sees a
 //! count go backwards, the two must be read consistently with a flush: reads hold a shared
 //! gate while they read both; a flush holds it exclusively while it writes and subtracts what
-//! it wrote. The exclusive hold lasts one small batched write per interval.
+//! it wrote. The exclusive hold starts once the write connection is in hand, so it lasts one
+//! small batched write per interval, not the wait for the writer.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -51,26 +52,34 @@ impl ViewCounter {
     /// Writes the buffered counts. They stay in memory until the write commits, then what was
     /// written is subtracted; on failure nothing is lost and the next flush retries.
     pub async fn flush(&self, db: &Db) {
-        let _exclusive = self.gate.write().await;
-        let batch: Vec<(i64, i64)> = {
+        if self
+            .pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_empty()
+        {
+            return;
+        }
+        let written = articles::add_views(db, || async {
+            let exclusive = self.gate.write().await;
             let pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
-            pending.iter().map(|(id, count)| (*id, *count)).collect()
-        };
-        if batch.is_empty() {
-            return;
-        }
-        if let Err(err) = articles::add_views(db, &batch).await {
-            tracing::warn!(error = %err, articles = batch.len(), "flushing view counts failed; will retry");
-            return;
-        }
-        let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
-        for (id, written) in batch {
-            if let Some(count) = pending.get_mut(&id) {
-                *count -= written;
-                if *count <= 0 {
-                    pending.remove(&id);
+            let batch = pending.iter().map(|(id, count)| (*id, *count)).collect();
+            (exclusive, batch)
+        })
+        .await;
+        match written {
+            Ok((_exclusive, batch)) => {
+                let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+                for (id, written) in batch {
+                    if let Some(count) = pending.get_mut(&id) {
+                        *count -= written;
+                        if *count <= 0 {
+                            pending.remove(&id);
+                        }
+                    }
                 }
             }
+            Err(err) => tracing::warn!(error = %err, "flushing view counts failed; will retry"),
         }
     }
 

@@ -234,3 +234,18 @@ macro_rules! on_both_backends {
         }
     };
 }
+
+impl TestApp {
+    /// Shuts the server down gracefully, as [`TestApp::stop`] does, but keeps the `TestApp`
+    /// and so its database (which dropping it deletes), for tests that check what the
+    /// shutdown wrote.
+    pub async fn stop_keeping_database(&mut self) {
+        self.shutdown.cancel();
+        if let Some(server) = self.server.take() {
+            server
+                .await
+                .expect("server task")
+                .expect("server ran cleanly");
+        }
+    }
+}

@@ -93,7 +93,11 @@ async fn fetch_articles(db: &Db, sql: &str, args: Vec<Arg>) -> Result<Vec<Articl
     let json: String = on_read!(db, pool => bind_args!(sqlx::query_scalar::<_, String>(sql), args)
         .fetch_one(pool)
         .await)?;
-    serde_json::from_str(&json)
+    parse_articles(&json)
+}
+
+fn parse_articles(json: &str) -> Result<Vec<Article>> {
+    serde_json::from_str(json)
         .map_err(|e| anyhow::anyhow!("article JSON from the database did not parse: {e}").into())
 }
 
@@ -112,31 +116,6 @@ pub struct ArticleFilter {
     pub before_id: Option<i64>,
     pub limit: i64,
     pub offset: i64,
-}
-
-/// Links the tags (a JSON array `$tags_json`) to the article inside the open transaction
-/// `$tx`, in two statements whatever the number of tags. A macro rather than a function
-/// because it runs inside [`on_write!`], once per backend's transaction type.
-macro_rules! link_tags {
-    ($backend:expr, $tx:expr, $article_id:expr, $tags_json:expr) => {
-        let (upsert, link) = match $backend {
-            Backend::Sqlite => (
-                // `WHERE true` resolves SQLite's parsing ambiguity of INSERT … SELECT … ON CONFLICT.
-                "INSERT INTO tags (name) SELECT value FROM json_each($1) WHERE true \
-                 ON CONFLICT (name) DO NOTHING",
-                "INSERT INTO article_tags (article_id, tag_id) SELECT $1, id FROM tags \
-                 WHERE name IN (SELECT value FROM json_each($2)) ON CONFLICT DO NOTHING",
-            ),
-            Backend::Postgres => (
-                "INSERT INTO tags (name) SELECT value FROM json_array_elements_text($1::json) \
-                 ON CONFLICT (name) DO NOTHING",
-                "INSERT INTO article_tags (article_id, tag_id) SELECT $1, id FROM tags \
-                 WHERE name IN (SELECT value FROM json_array_elements_text($2::json)) ON CONFLICT DO NOTHING",
-            ),
-        };
-        sqlx::query(upsert).bind($tags_json).execute(&mut *$tx).await?;
-        sqlx::query(link).bind($article_id).bind($tags_json).execute(&mut *$tx).await?;
-    };
 }
 
 /// A query parameter of a dynamically assembled statement. Only these two types occur, so
@@ -250,26 +229,22 @@ pub struct Page {
 /// extra row is read to know whether there is one).
 pub async fn list(db: &Db, filter: &ArticleFilter, viewer_id: i64) -> Result<Page> {
     let backend = db.backend();
-    let mut page = Statement::default();
-    let page_sql = select_articles(&mut page, backend, false, viewer_id, |st| {
+    // Count and page in one statement: one round trip to the database instead of two.
+    let mut statement = Statement::default();
+    let count_clause = statement.filters(backend, filter, false);
+    let page_sql = select_articles(&mut statement, backend, false, viewer_id, |st| {
         let clause = st.filters(backend, filter, true);
         let limit = st.param(Arg::Int(filter.limit + 1));
         let offset = st.param(Arg::Int(filter.offset));
         format!("{clause} ORDER BY a.id DESC LIMIT {limit} OFFSET {offset}")
     });
-    let mut count = Statement::default();
-    let clause = count.filters(backend, filter, false);
-    let count_sql = format!("SELECT COUNT(*) FROM articles a {clause}");
-
-    let articles = fetch_articles(db, &page_sql, page.args);
-    let total = async {
-        Ok::<i64, AppError>(
-            on_read!(db, pool => bind_args!(sqlx::query_scalar::<_, i64>(&count_sql), count.args)
-            .fetch_one(pool)
-            .await)?,
-        )
-    };
-    let (mut articles, total) = tokio::try_join!(articles, total)?;
+    let sql = format!(
+        "SELECT (SELECT COUNT(*) FROM articles a {count_clause}) AS total, ({page_sql}) AS page"
+    );
+    let (total, json): (i64, String) = on_read!(db, pool => bind_args!(sqlx::query_as::<_, (i64, String)>(&sql), statement.args)
+        .fetch_one(pool)
+        .await)?;
+    let mut articles = parse_articles(&json)?;
     let limit = usize::try_from(filter.limit).unwrap_or(0);
     let next_cursor = if articles.len() > limit {
         articles.truncate(limit);
@@ -296,13 +271,15 @@ pub async fn by_slug(db: &Db, slug: &str, viewer_id: i64) -> Result<Option<Artic
         .next())
 }
 
-/// The id and author of an article, for permission checks before a write.
-pub async fn owner(db: &Db, slug: &str) -> Result<Option<(i64, i64)>> {
-    Ok(on_read!(db, pool => sqlx::query_as::<_, (i64, i64)>(
-        "SELECT id, author_id FROM articles WHERE slug = $1")
+/// The id, author and title of an article, for permission checks before a write.
+pub async fn owner(db: &Db, slug: &str) -> Result<Option<(i64, i64, String)>> {
+    Ok(
+        on_read!(db, pool => sqlx::query_as::<_, (i64, i64, String)>(
+        "SELECT id, author_id, title FROM articles WHERE slug = $1")
         .bind(slug)
         .fetch_optional(pool)
-        .await)?)
+        .await)?,
+    )
 }
 
 pub struct NewArticle {
@@ -315,34 +292,23 @@ pub struct NewArticle {
     pub author_id: i64,
 }
 
-/// Inserts the article and its tags in one transaction. Returns `Ok(None)` if the slug is
-/// taken (the caller picks another).
+/// Inserts the article; its tags are indexed by a trigger (see the migrations), so this is one
+/// statement. Returns `Ok(None)` if the slug is taken (the caller picks another).
 pub async fn insert(db: &Db, article: &NewArticle) -> Result<Option<i64>> {
-    let now = now();
-    let backend = db.backend();
     let tag_json = serde_json::to_string(&article.tags).map_err(anyhow::Error::from)?;
-    on_write!(db, pool => {
-        let mut tx = pool.begin().await?;
-        let inserted = sqlx::query_scalar::<_, i64>(
-            "INSERT INTO articles (slug, title, description, body, tag_list, category, author_id, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) ON CONFLICT (slug) DO NOTHING RETURNING id")
-            .bind(&article.slug)
-            .bind(&article.title)
-            .bind(&article.description)
-            .bind(&article.body)
-            .bind(&tag_json)
-            .bind(&article.category)
-            .bind(article.author_id)
-            .bind(now)
-            .fetch_optional(&mut *tx)
-            .await?;
-        let Some(id) = inserted else { return Ok(None) };
-        if !article.tags.is_empty() {
-            link_tags!(backend, tx, id, &tag_json);
-        }
-        tx.commit().await?;
-        Ok(Some(id))
-    })
+    Ok(on_write!(db, pool => sqlx::query_scalar::<_, i64>(
+        "INSERT INTO articles (slug, title, description, body, tag_list, category, author_id, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) ON CONFLICT (slug) DO NOTHING RETURNING id")
+        .bind(&article.slug)
+        .bind(&article.title)
+        .bind(&article.description)
+        .bind(&article.body)
+        .bind(&tag_json)
+        .bind(&article.category)
+        .bind(article.author_id)
+        .bind(now())
+        .fetch_optional(pool)
+        .await)?)
 }
 
 /// Fields to change; `None` keeps the current value.
@@ -356,45 +322,34 @@ pub struct ArticleChanges {
     pub tags: Option<Vec<String>>,
 }
 
-/// Applies the changes. `Ok(false)` if the new slug is taken (the caller picks another).
+/// Applies the changes in one statement (a trigger re-indexes changed tags). `Ok(false)` if
+/// the new slug is taken (the caller picks another).
 pub async fn update(db: &Db, id: i64, changes: &ArticleChanges) -> Result<bool> {
     let tag_json = match &changes.tags {
         Some(tags) => Some(serde_json::to_string(tags).map_err(anyhow::Error::from)?),
         None => None,
     };
-    let now = now();
-    let backend = db.backend();
-    let result: Result<bool> = on_write!(db, pool => {
-        let mut tx = pool.begin().await?;
-        let updated = sqlx::query(
-            "UPDATE articles SET slug = COALESCE($2, slug), title = COALESCE($3, title), \
-               description = COALESCE($4, description), body = COALESCE($5, body), \
-               category = COALESCE($6, category), tag_list = COALESCE($7, tag_list), updated_at = $8 \
-             WHERE id = $1")
-            .bind(id)
-            .bind(&changes.slug)
-            .bind(&changes.title)
-            .bind(&changes.description)
-            .bind(&changes.body)
-            .bind(&changes.category)
-            .bind(&tag_json)
-            .bind(now)
-            .execute(&mut *tx)
-            .await;
-        match updated {
-            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => return Ok(false),
-            other => { other?; }
-        }
-        if let Some(tags) = &changes.tags {
-            sqlx::query("DELETE FROM article_tags WHERE article_id = $1").bind(id).execute(&mut *tx).await?;
-            if !tags.is_empty() {
-                link_tags!(backend, tx, id, tag_json.as_deref().unwrap_or("[]"));
-            }
-        }
-        tx.commit().await?;
-        Ok(true)
-    });
-    result
+    let updated = on_write!(db, pool => sqlx::query(
+        "UPDATE articles SET slug = COALESCE($2, slug), title = COALESCE($3, title), \
+           description = COALESCE($4, description), body = COALESCE($5, body), \
+           category = COALESCE($6, category), tag_list = COALESCE($7, tag_list), updated_at = $8 \
+         WHERE id = $1")
+        .bind(id)
+        .bind(&changes.slug)
+        .bind(&changes.title)
+        .bind(&changes.description)
+        .bind(&changes.body)
+        .bind(&changes.category)
+        .bind(&tag_json)
+        .bind(now())
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected()));
+    match updated {
+        Ok(_) => Ok(true),
+        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Ok(false),
+        Err(e) => Err(e.into()),
+    }
 }
 
 pub async fn delete(db: &Db, id: i64) -> Result<()> {
@@ -440,18 +395,28 @@ pub async fn tags(db: &Db) -> Result<Vec<String>> {
         .await)?)
 }
 
-/// Adds buffered view counts in one transaction.
-pub async fn add_views(db: &Db, counts: &[(i64, i64)]) -> Result<()> {
+/// Adds buffered view counts in one transaction. `take` is called only once the write
+/// connection is held, so whatever it locks is held for the write itself and not while
+/// queueing behind other writers; it returns a guard kept until the commit, and the counts.
+pub async fn add_views<G, F, Fut>(db: &Db, take: F) -> Result<(G, Vec<(i64, i64)>)>
+where
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = (G, Vec<(i64, i64)>)>,
+{
     on_write!(db, pool => {
-        let mut tx = pool.begin().await?;
-        for (id, count) in counts {
-            sqlx::query("UPDATE articles SET view_count = view_count + $2 WHERE id = $1")
-                .bind(id)
-                .bind(count)
-                .execute(&mut *tx)
-                .await?;
+        let mut conn = pool.acquire().await?;
+        let (guard, batch) = take().await;
+        if !batch.is_empty() {
+            let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+            for (id, count) in &batch {
+                sqlx::query("UPDATE articles SET view_count = view_count + $2 WHERE id = $1")
+                    .bind(id)
+                    .bind(count)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
         }
-        tx.commit().await?;
-        Ok::<_, AppError>(())
+        Ok((guard, batch))
     })
 }

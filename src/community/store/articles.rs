@@ -23,6 +23,33 @@ macro_rules! bind_args {
     }};
 }
 
+/// How a backend spells what the article read needs: object constructor, ordered array
+/// aggregate, the tag list as JSON, a timestamp as RFC 3339 with milliseconds and `Z`, and a
+/// condition as a JSON boolean.
+struct JsonDialect {
+    object: &'static str,
+    aggregate: &'static str,
+    tag_list: &'static str,
+    stamp: &'static str,
+    boolean: fn(&str) -> String,
+}
+
+const SQLITE_JSON: JsonDialect = JsonDialect {
+    object: "json_object",
+    aggregate: "json_group_array(json(page.obj) ORDER BY page.id DESC)",
+    tag_list: "json(a.tag_list)",
+    stamp: "strftime('%Y-%m-%dT%H:%M:%fZ', {})",
+    boolean: |cond| format!("json(CASE WHEN {cond} THEN 'true' ELSE 'false' END)"),
+};
+
+const POSTGRES_JSON: JsonDialect = JsonDialect {
+    object: "json_build_object",
+    aggregate: "json_agg(page.obj ORDER BY page.id DESC)::text",
+    tag_list: "a.tag_list::json",
+    stamp: "to_char({} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')",
+    boolean: |cond| format!("({cond})"),
+};
+
 /// The statement that reads articles already shaped as the API's JSON: one row, one text
 /// column holding a JSON array of article objects, newest first.
 ///
@@ -31,7 +58,7 @@ macro_rules! bind_args {
 /// that per-row cost dominated the whole request (see docs/benchmarks.md). One aggregated row
 /// costs one hand-over. The object keys are exactly the fields of [`Article`], which
 /// deserialises them, so the shape is still defined in one place. The two dialects differ
-/// only in function names, spelled out side by side below.
+/// only in function names ([`JsonDialect`]).
 fn select_articles(
     statement: &mut Statement,
     backend: Backend,
@@ -39,25 +66,16 @@ fn select_articles(
     viewer_id: i64,
     rest: impl FnOnce(&mut Statement) -> String,
 ) -> String {
-    // Per backend: object constructor, array aggregate, JSON literal of a text column,
-    // timestamp formatter (RFC 3339, milliseconds, Z), and how a boolean enters JSON.
-    let (object, aggregate, as_json, stamp, boolean): (&str, &str, &str, &str, fn(&str) -> String) =
-        match backend {
-            Backend::Sqlite => (
-                "json_object",
-                "json_group_array(json(page.obj) ORDER BY page.id DESC)",
-                "json(a.tag_list)",
-                "strftime('%Y-%m-%dT%H:%M:%fZ', {})",
-                |cond| format!("json(CASE WHEN {cond} THEN 'true' ELSE 'false' END)"),
-            ),
-            Backend::Postgres => (
-                "json_build_object",
-                "json_agg(page.obj ORDER BY page.id DESC)::text",
-                "a.tag_list::json",
-                "to_char({} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')",
-                |cond| format!("({cond})"),
-            ),
-        };
+    let JsonDialect {
+        object,
+        aggregate,
+        tag_list: as_json,
+        stamp,
+        boolean,
+    } = match backend {
+        Backend::Sqlite => SQLITE_JSON,
+        Backend::Postgres => POSTGRES_JSON,
+    };
     let (favorited, following) = if viewer_id == 0 {
         // An anonymous viewer follows and favours nothing: skip both lookups per row.
         (boolean("1 = 0"), boolean("1 = 0"))

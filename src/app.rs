@@ -19,6 +19,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tower_http::cors::{AllowOrigin, Any, CorsLayer};
+use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{
     MakeRequestUuid, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
 };
@@ -214,6 +215,9 @@ fn router(state: AppState) -> Router {
         .merge(crate::ops::router(openapi))
         .fallback(|| async { AppError::NotFound("route") })
         .layer(DefaultBodyLimit::max(state.config.body_limit_bytes))
+        // Refuses a declared Content-Length over the limit before reading any of it (the
+        // extractor limit above still catches chunked bodies as they stream in).
+        .layer(RequestBodyLimitLayer::new(state.config.body_limit_bytes))
         .layer(axum::middleware::from_fn(crate::http::json_errors))
         .layer(axum::middleware::from_fn(crate::http::scope_request_id))
         .layer(cors(&state.config.cors_origins))

@@ -48,6 +48,9 @@ pub async fn json_errors(request: Request, next: Next) -> Response {
     if !(status.is_client_error() || status.is_server_error()) || is_json {
         return response;
     }
+    if status == StatusCode::PAYLOAD_TOO_LARGE {
+        return AppError::PayloadTooLarge.into_response();
+    }
     let reason = status.canonical_reason().unwrap_or("error").to_lowercase();
     let body = serde_json::json!({
         "errors": { "body": [reason] },

@@ -173,13 +173,10 @@ where
     type Rejection = AppError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let token = token_from_header(parts)?.ok_or(AppError::Unauthorized)?;
-        let tokens = Arc::<Tokens>::from_ref(state);
-        let id = tokens.verify(token)?;
-        Ok(AuthUser {
-            id,
-            token: token.to_string(),
-        })
+        MaybeAuthUser::from_request_parts(parts, state)
+            .await?
+            .0
+            .ok_or(AppError::Unauthorized)
     }
 }
 

@@ -28,9 +28,18 @@ pub enum Backend {
     Postgres,
 }
 
+pub mod group_commit;
+
+use group_commit::GroupCommit;
+
 #[derive(Clone, Debug)]
 pub enum Db {
-    Sqlite { read: SqlitePool, write: SqlitePool },
+    Sqlite {
+        read: SqlitePool,
+        write: SqlitePool,
+        /// Batches hot writes into shared commits (see [`group_commit`]).
+        group: GroupCommit,
+    },
     Postgres(PgPool),
 }
 
@@ -103,7 +112,8 @@ impl Db {
             .connect_with(options.read_only(true))
             .await
             .context("while opening the SQLite database for reading")?;
-        Ok(Db::Sqlite { read, write })
+        let group = GroupCommit::start(write.clone());
+        Ok(Db::Sqlite { read, write, group })
     }
 
     pub fn backend(&self) -> Backend {
@@ -129,7 +139,7 @@ impl Db {
 
     pub async fn close(&self) {
         match self {
-            Db::Sqlite { read, write } => {
+            Db::Sqlite { read, write, .. } => {
                 read.close().await;
                 write.close().await;
             }

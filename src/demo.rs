@@ -187,7 +187,7 @@ pub async fn load_demo_content(db: &Db, passwords: &Passwords) -> anyhow::Result
             category: article.category.into(),
             author_id: ids[article.author],
         };
-        let id = article_store::insert(db, &new)
+        let id = article_store::insert(db, new)
             .await?
             .context("demo slug collision")?;
         let commenter = ids[(article.author + 1 + i) % ids.len()];

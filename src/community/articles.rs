@@ -287,7 +287,7 @@ async fn create_article(
         author_id: auth.id,
     };
     for _ in 0..SLUG_ATTEMPTS {
-        if store::insert(&state.db, &new).await?.is_some() {
+        if store::insert(&state.db, new.clone()).await?.is_some() {
             let body = reload(&state, &new.slug, auth.id).await?;
             return Ok((StatusCode::CREATED, body));
         }

@@ -761,7 +761,35 @@ async fn the_tags_endpoint_lists_used_tags_alphabetically(app: TestApp) {
     assert_eq!(body["tags"], json!(["apple", "mango", "zebra"]));
 }
 
+/// On SQLite, concurrent posts share commits (group commit); each must still be stored once,
+/// with its own tags, and answered with its own article.
+async fn many_concurrent_posts_are_each_stored_once_with_their_tags(app: TestApp) {
+    let token = app.register("jake").await;
+
+    let posts = (0..40).map(|i| {
+        let app = &app;
+        let token = &token;
+        async move {
+            let tag = format!("tag{i}");
+            let article = app
+                .create_article(token, &format!("Concurrent post {i}"), &[&tag, "shared"])
+                .await;
+            assert_eq!(article["title"], format!("Concurrent post {i}"));
+            assert_eq!(article["tagList"], json!(["shared", tag]));
+        }
+    });
+    futures::future::join_all(posts).await;
+
+    let (status, list) = app.get("/api/articles?tag=shared&limit=100", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(list["articlesCount"], 40);
+    let (_, one) = app.get("/api/articles?tag=tag7", None).await;
+    assert_eq!(one["articlesCount"], 1);
+    assert_eq!(one["articles"][0]["title"], "Concurrent post 7");
+}
+
 crate::on_both_backends!(
+    many_concurrent_posts_are_each_stored_once_with_their_tags,
     creating_an_article_returns_201_with_the_article,
     creating_an_article_without_a_token_returns_401,
     creating_an_article_without_title_description_or_body_returns_422_naming_each,

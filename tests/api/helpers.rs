@@ -169,16 +169,9 @@ impl TestApp {
 
     /// Shuts the server down gracefully and waits for it, as SIGTERM would.
     pub async fn stop(mut self) {
-        self.shutdown.cancel();
-        if let Some(server) = self.server.take() {
-            server
-                .await
-                .expect("server task")
-                .expect("server ran cleanly");
-        }
+        self.stop_keeping_database().await;
     }
 }
-
 /// Percent-encodes a slug for use in a path (slugs may hold Hangul).
 pub fn enc(slug: &str) -> String {
     percent_encoding::utf8_percent_encode(slug, percent_encoding::NON_ALPHANUMERIC).to_string()
@@ -248,4 +241,32 @@ impl TestApp {
                 .expect("server ran cleanly");
         }
     }
+}
+
+/// Like [`on_both_backends!`] for tests that need a non-default configuration: `$adjust` is
+/// a `fn(&mut Config)`; the tests land in `$module::sqlite` and `$module::postgres`.
+#[macro_export]
+macro_rules! on_both_backends_with {
+    ($module:ident, $adjust:ident; $($name:ident),* $(,)?) => {
+        mod $module {
+            mod sqlite {
+                $(
+                    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                    async fn $name() {
+                        let app = $crate::helpers::spawn_app_with($crate::helpers::Backend::Sqlite, super::super::$adjust).await;
+                        super::super::$name(app).await
+                    }
+                )*
+            }
+            mod postgres {
+                $(
+                    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                    async fn $name() {
+                        let app = $crate::helpers::spawn_app_with($crate::helpers::Backend::Postgres, super::super::$adjust).await;
+                        super::super::$name(app).await
+                    }
+                )*
+            }
+        }
+    };
 }

@@ -399,46 +399,14 @@ async fn cors_with_one_allowed_origin_answers_only_that_origin(app: TestApp) {
         .contains_key("access-control-allow-origin"));
 }
 
-mod sqlite_custom_config {
-    use crate::helpers::{spawn_app_with, Backend};
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn stopping_flushes_view_counts_buffered_in_memory() {
-        let app = spawn_app_with(Backend::Sqlite, super::flush_views_only_at_shutdown).await;
-        super::stopping_flushes_view_counts_buffered_in_memory(app).await
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_view_requested_as_shutdown_begins_is_still_flushed() {
-        let app = spawn_app_with(Backend::Sqlite, super::flush_views_only_at_shutdown).await;
-        super::a_view_requested_as_shutdown_begins_is_still_flushed(app).await
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn cors_with_one_allowed_origin_answers_only_that_origin() {
-        let app = spawn_app_with(Backend::Sqlite, super::one_cors_origin).await;
-        super::cors_with_one_allowed_origin_answers_only_that_origin(app).await
-    }
-}
-
-mod postgres_custom_config {
-    use crate::helpers::{spawn_app_with, Backend};
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn stopping_flushes_view_counts_buffered_in_memory() {
-        let app = spawn_app_with(Backend::Postgres, super::flush_views_only_at_shutdown).await;
-        super::stopping_flushes_view_counts_buffered_in_memory(app).await
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_view_requested_as_shutdown_begins_is_still_flushed() {
-        let app = spawn_app_with(Backend::Postgres, super::flush_views_only_at_shutdown).await;
-        super::a_view_requested_as_shutdown_begins_is_still_flushed(app).await
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn cors_with_one_allowed_origin_answers_only_that_origin() {
-        let app = spawn_app_with(Backend::Postgres, super::one_cors_origin).await;
-        super::cors_with_one_allowed_origin_answers_only_that_origin(app).await
-    }
-}
+crate::on_both_backends_with!(
+    views_flushed_only_at_shutdown,
+    flush_views_only_at_shutdown;
+    stopping_flushes_view_counts_buffered_in_memory,
+    a_view_requested_as_shutdown_begins_is_still_flushed,
+);
+crate::on_both_backends_with!(
+    with_one_cors_origin,
+    one_cors_origin;
+    cors_with_one_allowed_origin_answers_only_that_origin,
+);

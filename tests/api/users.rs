@@ -912,23 +912,9 @@ async fn the_fourth_login_in_a_minute_returns_429_while_another_account_still_wo
     assert_eq!(other.status(), StatusCode::OK);
 }
 
-/// The same tests as above, on an app whose configuration differs from the default.
-mod sqlite_custom_config {
-    use crate::helpers::{spawn_app_with, Backend};
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn the_fourth_login_in_a_minute_returns_429_while_another_account_still_works() {
-        let app = spawn_app_with(Backend::Sqlite, super::three_logins_per_minute).await;
-        super::the_fourth_login_in_a_minute_returns_429_while_another_account_still_works(app).await
-    }
-}
-
-mod postgres_custom_config {
-    use crate::helpers::{spawn_app_with, Backend};
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn the_fourth_login_in_a_minute_returns_429_while_another_account_still_works() {
-        let app = spawn_app_with(Backend::Postgres, super::three_logins_per_minute).await;
-        super::the_fourth_login_in_a_minute_returns_429_while_another_account_still_works(app).await
-    }
-}
+// The same tests as above, on an app whose configuration differs from the default.
+crate::on_both_backends_with!(
+    three_logins_per_minute,
+    three_logins_per_minute;
+    the_fourth_login_in_a_minute_returns_429_while_another_account_still_works,
+);

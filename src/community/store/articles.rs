@@ -5,6 +5,7 @@
 
 use super::users::now;
 use crate::community::articles::Article;
+use crate::db::group_commit::BatchedWrite;
 use crate::db::{Backend, Db};
 use crate::error::{AppError, Result};
 use crate::{on_read, on_write};
@@ -300,6 +301,7 @@ pub async fn owner(db: &Db, slug: &str) -> Result<Option<(i64, i64, String)>> {
     )
 }
 
+#[derive(Debug, Clone)]
 pub struct NewArticle {
     pub slug: String,
     pub title: String,
@@ -310,23 +312,78 @@ pub struct NewArticle {
     pub author_id: i64,
 }
 
+const INSERT_ARTICLE: &str = "INSERT INTO articles \
+    (slug, title, description, body, tag_list, category, author_id, created_at, updated_at) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) ON CONFLICT (slug) DO NOTHING RETURNING id";
+
+/// Binds a [`NewArticle`] to [`INSERT_ARTICLE`] (the same for both backends).
+macro_rules! bind_new_article {
+    ($article:expr, $tag_json:expr) => {
+        sqlx::query_scalar::<_, i64>(INSERT_ARTICLE)
+            .bind(&$article.slug)
+            .bind(&$article.title)
+            .bind(&$article.description)
+            .bind(&$article.body)
+            .bind($tag_json)
+            .bind(&$article.category)
+            .bind($article.author_id)
+            .bind(now())
+    };
+}
+
 /// Inserts the article; its tags are indexed by a trigger (see the migrations), so this is one
-/// statement. Returns `Ok(None)` if the slug is taken (the caller picks another).
-pub async fn insert(db: &Db, article: &NewArticle) -> Result<Option<i64>> {
+/// statement. On SQLite it goes through group commit, so concurrent posts share commits.
+/// Returns `Ok(None)` if the slug is taken (the caller picks another).
+pub async fn insert(db: &Db, article: NewArticle) -> Result<Option<i64>> {
     let tag_json = serde_json::to_string(&article.tags).map_err(anyhow::Error::from)?;
-    Ok(on_write!(db, pool => sqlx::query_scalar::<_, i64>(
-        "INSERT INTO articles (slug, title, description, body, tag_list, category, author_id, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) ON CONFLICT (slug) DO NOTHING RETURNING id")
-        .bind(&article.slug)
-        .bind(&article.title)
-        .bind(&article.description)
-        .bind(&article.body)
-        .bind(&tag_json)
-        .bind(&article.category)
-        .bind(article.author_id)
-        .bind(now())
-        .fetch_optional(pool)
-        .await)?)
+    match db {
+        Db::Sqlite { group, .. } => {
+            let (reply, outcome) = tokio::sync::oneshot::channel();
+            let write = Box::new(InsertArticle {
+                article,
+                tag_json,
+                result: None,
+                reply,
+            });
+            if group.submit(write).await.is_err() {
+                return Err(anyhow::anyhow!("the database is shutting down").into());
+            }
+            outcome
+                .await
+                .map_err(|_| anyhow::anyhow!("the group-commit task ended"))?
+        }
+        Db::Postgres(pool) => Ok(bind_new_article!(article, &tag_json)
+            .fetch_optional(pool)
+            .await?),
+    }
+}
+
+/// An article insert waiting to share a SQLite commit.
+struct InsertArticle {
+    article: NewArticle,
+    tag_json: String,
+    result: Option<Result<Option<i64>, sqlx::Error>>,
+    reply: tokio::sync::oneshot::Sender<Result<Option<i64>>>,
+}
+
+#[async_trait::async_trait]
+impl BatchedWrite for InsertArticle {
+    async fn run(&mut self, conn: &mut sqlx::SqliteConnection) {
+        let result = bind_new_article!(self.article, &self.tag_json)
+            .fetch_optional(&mut *conn)
+            .await;
+        self.result = Some(result);
+    }
+
+    fn finish(self: Box<Self>, commit_error: Option<&sqlx::Error>) {
+        let outcome = match (commit_error, self.result) {
+            (Some(err), _) => Err(anyhow::anyhow!("committing the batch failed: {err}").into()),
+            (None, Some(result)) => result.map_err(AppError::from),
+            (None, None) => Err(anyhow::anyhow!("the batched insert never ran").into()),
+        };
+        // The caller may have gone (request cancelled); the article is stored regardless.
+        let _ = self.reply.send(outcome);
+    }
 }
 
 /// Fields to change; `None` keeps the current value.

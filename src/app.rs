@@ -218,11 +218,14 @@ fn router(state: AppState) -> Router {
         // Refuses a declared Content-Length over the limit before reading any of it (the
         // extractor limit above still catches chunked bodies as they stream in).
         .layer(RequestBodyLimitLayer::new(state.config.body_limit_bytes))
+        .layer(cors(&state.config.cors_origins))
+        .layer(TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            REQUEST_TIMEOUT,
+        ))
+        // Outside the timeout, so that its 408 gets the API's error shape too.
         .layer(axum::middleware::from_fn(crate::http::json_errors))
         .layer(axum::middleware::from_fn(crate::http::scope_request_id))
-        .layer(cors(&state.config.cors_origins))
-        .layer(axum::middleware::from_fn(crate::http::json_errors))
-        .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, REQUEST_TIMEOUT))
         .layer(PropagateRequestIdLayer::new(x_request_id.clone()))
         .layer(
             TraceLayer::new_for_http()

@@ -55,6 +55,14 @@ pub fn timestamp(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
+/// Serialises a timestamp as [`timestamp`] does.
+pub fn serialize_timestamp<S: serde::Serializer>(
+    at: &DateTime<Utc>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(&timestamp(*at))
+}
+
 /// Deserialises a field so that absent → `None`, `null` → `Some(None)`, a value →
 /// `Some(Some(v))`: an update can then tell "leave as is" from "clear".
 pub fn double_option<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>

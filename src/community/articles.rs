@@ -43,8 +43,12 @@ pub struct Article {
     pub tag_list: Vec<String>,
     pub category: String,
     pub view_count: i64,
-    pub created_at: String,
-    pub updated_at: String,
+    #[serde(serialize_with = "super::serialize_timestamp")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    #[serde(serialize_with = "super::serialize_timestamp")]
+    #[schema(value_type = String, format = DateTime)]
+    pub updated_at: chrono::DateTime<chrono::Utc>,
     pub favorited: bool,
     pub favorites_count: i64,
     pub author: Profile,

@@ -12,6 +12,7 @@
 //! | [`community`] | the RealWorld ("Conduit") API plus the fan-community extras |
 //! | [`demo`]      | demo data (KBO teams, board categories, a few articles) loaded on first start |
 //! | [`ops`]       | health and readiness probes, the OpenAPI document and its docs UI |
+//! | [`queue`]     | the job queue: jobs in the database, enqueued in the caller's transaction, and the worker runtime |
 //! | [`http`]      | small HTTP helpers shared by every module (JSON extractor, request ids) |
 //!
 //! `main.rs` only parses the command line; tests build the application exactly as `main` does,
@@ -26,5 +27,6 @@ pub mod demo;
 pub mod error;
 pub mod http;
 pub mod ops;
+pub mod queue;
 
 pub use error::{AppError, Result};

@@ -1,0 +1,418 @@
+//! The queue's SQL: every statement that touches `jobs`.
+//!
+//! One SQL text serves both backends; the only dialect difference is `FOR UPDATE SKIP
+//! LOCKED` when claiming on PostgreSQL, where many workers claim at once. SQLite has one
+//! writer connection, so a claim there is already exclusive. Lists of ids or kinds are bound
+//! as `$n, $n+1, …` placeholders, which both backends accept.
+
+use chrono::{DateTime, Utc};
+use sqlx::{PgConnection, SqliteConnection};
+
+use super::{now, Backoff, Job, JobError, JobStatus, NewJob};
+use crate::db::{Backend, Db};
+use crate::{on_read, on_write};
+
+const JOB_COLUMNS: &str = "id, queue, kind, payload, status, attempts, max_attempts, run_at, \
+     locked_by, locked_until, last_error, dedup_key, created_at, finished_at";
+
+#[derive(sqlx::FromRow)]
+struct JobRow {
+    id: i64,
+    queue: String,
+    kind: String,
+    payload: String,
+    status: String,
+    attempts: i32,
+    max_attempts: i32,
+    run_at: DateTime<Utc>,
+    locked_by: Option<String>,
+    locked_until: Option<DateTime<Utc>>,
+    last_error: Option<String>,
+    dedup_key: Option<String>,
+    created_at: DateTime<Utc>,
+    finished_at: Option<DateTime<Utc>>,
+}
+
+impl TryFrom<JobRow> for Job {
+    type Error = sqlx::Error;
+
+    fn try_from(row: JobRow) -> Result<Job, sqlx::Error> {
+        let decode = |what: &str, err: String| sqlx::Error::ColumnDecode {
+            index: what.into(),
+            source: err.into(),
+        };
+        Ok(Job {
+            payload: serde_json::from_str(&row.payload)
+                .map_err(|e| decode("payload", e.to_string()))?,
+            status: JobStatus::parse(&row.status)
+                .ok_or_else(|| decode("status", format!("unknown status {:?}", row.status)))?,
+            id: row.id,
+            queue: row.queue,
+            kind: row.kind,
+            attempts: row.attempts,
+            max_attempts: row.max_attempts,
+            run_at: row.run_at,
+            locked_by: row.locked_by,
+            locked_until: row.locked_until,
+            last_error: row.last_error,
+            dedup_key: row.dedup_key,
+            created_at: row.created_at,
+            finished_at: row.finished_at,
+        })
+    }
+}
+
+fn into_jobs(rows: Vec<JobRow>) -> Result<Vec<Job>, sqlx::Error> {
+    rows.into_iter().map(Job::try_from).collect()
+}
+
+/// `$first, $first+1, …` for `count` values.
+fn placeholders(first: usize, count: usize) -> String {
+    (first..first + count)
+        .map(|n| format!("${n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+const INSERT_JOB: &str = "INSERT INTO jobs \
+       (queue, kind, payload, max_attempts, run_at, dedup_key, created_at, updated_at) \
+     VALUES ($1, $2, $3, $4, COALESCE($5, $6), $7, $6, $6) \
+     ON CONFLICT (queue, dedup_key) \
+       WHERE dedup_key IS NOT NULL AND status IN ('queued', 'running') DO NOTHING \
+     RETURNING id";
+
+const PENDING_BY_KEY: &str = "SELECT id FROM jobs \
+     WHERE queue = $1 AND dedup_key = $2 AND status IN ('queued', 'running')";
+
+/// The enqueue, written once and compiled for each backend's connection type.
+///
+/// With a dedup key, the insert may find a pending job holding the key; its id is returned.
+/// That job can finish between our insert and our look-up, so the pair is retried.
+macro_rules! enqueue_on {
+    ($conn:expr, $job:expr) => {{
+        let conn = $conn;
+        let job: &NewJob = $job;
+        let payload = job.payload.to_string();
+        let mut outcome = Err(sqlx::Error::RowNotFound);
+        for _ in 0..3 {
+            let inserted: Option<i64> = sqlx::query_scalar(INSERT_JOB)
+                .bind(&job.queue)
+                .bind(&job.kind)
+                .bind(&payload)
+                .bind(job.max_attempts.max(1))
+                .bind(job.run_at.map(super::to_millis))
+                .bind(now())
+                .bind(&job.dedup_key)
+                .fetch_optional(&mut *conn)
+                .await?;
+            if let Some(id) = inserted {
+                outcome = Ok(id);
+                break;
+            }
+            let existing: Option<i64> = sqlx::query_scalar(PENDING_BY_KEY)
+                .bind(&job.queue)
+                .bind(&job.dedup_key)
+                .fetch_optional(&mut *conn)
+                .await?;
+            if let Some(id) = existing {
+                outcome = Ok(id);
+                break;
+            }
+        }
+        outcome
+    }};
+}
+
+/// Enqueues `job` inside the caller's SQLite transaction (pass `&mut tx`): the job exists
+/// exactly when the transaction commits. Returns the job id, or the id of the pending job
+/// that already holds `job.dedup_key`.
+pub async fn enqueue_sqlite(conn: &mut SqliteConnection, job: &NewJob) -> Result<i64, sqlx::Error> {
+    enqueue_on!(conn, job)
+}
+
+/// [`enqueue_sqlite`] for a PostgreSQL transaction.
+pub async fn enqueue_postgres(conn: &mut PgConnection, job: &NewJob) -> Result<i64, sqlx::Error> {
+    enqueue_on!(conn, job)
+}
+
+/// Enqueues `job` on its own, for work not tied to another write.
+pub async fn enqueue(db: &Db, job: NewJob) -> Result<i64, sqlx::Error> {
+    match db {
+        Db::Sqlite { write, .. } => {
+            let mut conn = write.acquire().await?;
+            enqueue_sqlite(&mut conn, &job).await
+        }
+        Db::Postgres(pool) => {
+            let mut conn = pool.acquire().await?;
+            enqueue_postgres(&mut conn, &job).await
+        }
+    }
+}
+
+/// Gives up leases that expired (their worker died or stalled): the job goes back to the
+/// queue, or to `dead` if that was its last attempt, so a job that kills its worker every
+/// time cannot loop forever. The expiry time serves as the new `run_at` / `finished_at`.
+const REAP_EXPIRED: &str = "UPDATE jobs SET \
+       status = CASE WHEN attempts >= max_attempts THEN 'dead' ELSE 'queued' END, \
+       finished_at = CASE WHEN attempts >= max_attempts THEN locked_until END, \
+       run_at = locked_until, \
+       last_error = 'lease expired: worker ' || COALESCE(locked_by, '?') || ' stopped renewing it', \
+       locked_by = NULL, locked_until = NULL, updated_at = $1 \
+     WHERE status = 'running' AND locked_until < $1 AND queue = $2";
+
+/// Claims up to `limit` due jobs of `queue` whose kind is one of `kinds`, leasing them to
+/// `worker` for `lease`. Expired leases in the queue are reclaimed first.
+pub async fn claim(
+    db: &Db,
+    queue: &str,
+    kinds: &[String],
+    worker: &str,
+    lease: std::time::Duration,
+    limit: usize,
+) -> Result<Vec<Job>, sqlx::Error> {
+    if kinds.is_empty() || limit == 0 {
+        return Ok(Vec::new());
+    }
+    let now = now();
+    let locked_until = now + lease;
+    on_write!(db, pool => sqlx::query(REAP_EXPIRED).bind(now).bind(queue).execute(pool).await.map(|r| r.rows_affected()))?;
+    let lock = match db.backend() {
+        Backend::Postgres => "FOR UPDATE SKIP LOCKED",
+        Backend::Sqlite => "",
+    };
+    let sql = format!(
+        "UPDATE jobs SET status = 'running', locked_by = $1, locked_until = $2, \
+           attempts = attempts + 1, updated_at = $3 \
+         WHERE id IN (SELECT id FROM jobs \
+           WHERE queue = $4 AND status = 'queued' AND run_at <= $3 AND kind IN ({kinds}) \
+           ORDER BY run_at, id LIMIT $5 {lock}) \
+         RETURNING {JOB_COLUMNS}",
+        kinds = placeholders(6, kinds.len()),
+    );
+    let rows = on_write!(db, pool => {
+        let mut query = sqlx::query_as::<_, JobRow>(&sql)
+            .bind(worker)
+            .bind(locked_until)
+            .bind(now)
+            .bind(queue)
+            .bind(limit as i64);
+        for kind in kinds {
+            query = query.bind(kind);
+        }
+        query.fetch_all(pool).await
+    })?;
+    let mut jobs = into_jobs(rows)?;
+    // RETURNING promises no order.
+    jobs.sort_by_key(|job| (job.run_at, job.id));
+    Ok(jobs)
+}
+
+/// The lease check every outcome makes: still running, held by this worker, in this attempt.
+const HELD: &str = "status = 'running' AND locked_by = $2 AND attempts = $3";
+
+/// Marks a claimed job done. `false` means the lease was lost (it expired and the job went
+/// back to the queue or to another worker), so this run's outcome does not count.
+pub async fn complete(db: &Db, job: &Job) -> Result<bool, sqlx::Error> {
+    let sql = format!(
+        "UPDATE jobs SET status = 'done', locked_by = NULL, locked_until = NULL, \
+           finished_at = $4, updated_at = $4 \
+         WHERE id = $1 AND {HELD}"
+    );
+    let done = on_write!(db, pool => sqlx::query(&sql)
+        .bind(job.id)
+        .bind(&job.locked_by)
+        .bind(job.attempts)
+        .bind(now())
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(done == 1)
+}
+
+/// Records a failed run. With attempts left and a retryable error the job is queued again
+/// after a [`Backoff`] delay; otherwise it goes to `dead`, keeping the error as its last
+/// error. Returns the job's new status, or `None` if the lease was lost (see [`complete`]).
+pub async fn fail(
+    db: &Db,
+    job: &Job,
+    error: &JobError,
+    backoff: &Backoff,
+) -> Result<Option<JobStatus>, sqlx::Error> {
+    let now = now();
+    let status = if error.retryable && job.attempts < job.max_attempts {
+        JobStatus::Queued
+    } else {
+        JobStatus::Dead
+    };
+    let finished_at = (status == JobStatus::Dead).then_some(now);
+    let sql = format!(
+        "UPDATE jobs SET status = $4, run_at = $5, last_error = $6, finished_at = $7, \
+           locked_by = NULL, locked_until = NULL, updated_at = $8 \
+         WHERE id = $1 AND {HELD}"
+    );
+    let updated = on_write!(db, pool => sqlx::query(&sql)
+        .bind(job.id)
+        .bind(&job.locked_by)
+        .bind(job.attempts)
+        .bind(status.as_str())
+        .bind(if status == JobStatus::Queued { now + backoff.delay(job.attempts) } else { job.run_at })
+        .bind(&error.message)
+        .bind(finished_at)
+        .bind(now)
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok((updated == 1).then_some(status))
+}
+
+/// Extends the leases `worker` holds on `ids` until `until`. Returns how many were still held.
+pub async fn heartbeat(
+    db: &Db,
+    worker: &str,
+    ids: &[i64],
+    until: DateTime<Utc>,
+) -> Result<u64, sqlx::Error> {
+    if ids.is_empty() {
+        return Ok(0);
+    }
+    let sql = format!(
+        "UPDATE jobs SET locked_until = $1, updated_at = $2 \
+         WHERE status = 'running' AND locked_by = $3 AND id IN ({})",
+        placeholders(4, ids.len())
+    );
+    let updated = on_write!(db, pool => {
+        let mut query = sqlx::query(&sql).bind(until).bind(now()).bind(worker);
+        for id in ids {
+            query = query.bind(id);
+        }
+        query.execute(pool).await.map(|r| r.rows_affected())
+    })?;
+    Ok(updated)
+}
+
+/// Hands jobs `worker` still holds back to the queue, due now, without counting the
+/// interrupted run as an attempt (shutdown is not the job's fault).
+pub async fn release(db: &Db, worker: &str, ids: &[i64]) -> Result<u64, sqlx::Error> {
+    if ids.is_empty() {
+        return Ok(0);
+    }
+    let sql = format!(
+        "UPDATE jobs SET status = 'queued', attempts = attempts - 1, run_at = $1, \
+           locked_by = NULL, locked_until = NULL, updated_at = $1 \
+         WHERE status = 'running' AND locked_by = $2 AND id IN ({})",
+        placeholders(3, ids.len())
+    );
+    let updated = on_write!(db, pool => {
+        let mut query = sqlx::query(&sql).bind(now()).bind(worker);
+        for id in ids {
+            query = query.bind(id);
+        }
+        query.execute(pool).await.map(|r| r.rows_affected())
+    })?;
+    Ok(updated)
+}
+
+/// What [`retry_dead`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RetryDead {
+    /// Queued again, due now, with a fresh set of attempts.
+    Requeued,
+    /// No dead job has this id.
+    NotDead,
+    /// Another pending job holds the same dedup key; this one stays dead.
+    Duplicate,
+}
+
+/// Puts a dead job back in the queue with its attempts reset (its last error is kept until
+/// the next run overwrites it).
+pub async fn retry_dead(db: &Db, id: i64) -> Result<RetryDead, sqlx::Error> {
+    let now = now();
+    let result = on_write!(db, pool => sqlx::query(
+        "UPDATE jobs SET status = 'queued', attempts = 0, run_at = $2, finished_at = NULL, \
+           updated_at = $2 \
+         WHERE id = $1 AND status = 'dead'",
+    )
+    .bind(id)
+    .bind(now)
+    .execute(pool)
+    .await
+    .map(|r| r.rows_affected()));
+    match result {
+        Ok(1) => Ok(RetryDead::Requeued),
+        Ok(_) => Ok(RetryDead::NotDead),
+        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Ok(RetryDead::Duplicate),
+        Err(e) => Err(e),
+    }
+}
+
+/// The dead jobs of `queue`, newest first.
+pub async fn list_dead(db: &Db, queue: &str, limit: i64) -> Result<Vec<Job>, sqlx::Error> {
+    let sql = format!(
+        "SELECT {JOB_COLUMNS} FROM jobs WHERE status = 'dead' AND queue = $1 \
+         ORDER BY id DESC LIMIT $2"
+    );
+    let rows = on_read!(db, pool => sqlx::query_as::<_, JobRow>(&sql)
+        .bind(queue)
+        .bind(limit)
+        .fetch_all(pool)
+        .await)?;
+    into_jobs(rows)
+}
+
+/// One job by id (for admin views and tests).
+pub async fn get(db: &Db, id: i64) -> Result<Option<Job>, sqlx::Error> {
+    let sql = format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = $1");
+    let row = on_read!(db, pool => sqlx::query_as::<_, JobRow>(&sql)
+        .bind(id)
+        .fetch_optional(pool)
+        .await)?;
+    row.map(Job::try_from).transpose()
+}
+
+/// Jobs not yet finished, and dead ones, in one queue. `queued` includes delayed jobs.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct QueueStats {
+    pub queue: String,
+    pub queued: i64,
+    pub running: i64,
+    pub dead: i64,
+}
+
+/// Depth per queue and status (finished jobs are not counted), ordered by queue name.
+pub async fn stats(db: &Db) -> Result<Vec<QueueStats>, sqlx::Error> {
+    let rows: Vec<(String, String, i64)> = on_read!(db, pool => sqlx::query_as(
+        "SELECT queue, status, COUNT(*) FROM jobs WHERE status <> 'done' \
+         GROUP BY queue, status ORDER BY queue",
+    )
+    .fetch_all(pool)
+    .await)?;
+    let mut stats: Vec<QueueStats> = Vec::new();
+    for (queue, status, count) in rows {
+        if stats.last().map(|s| &s.queue) != Some(&queue) {
+            stats.push(QueueStats {
+                queue,
+                ..QueueStats::default()
+            });
+        }
+        let entry = stats.last_mut().expect("pushed above");
+        match status.as_str() {
+            "queued" => entry.queued = count,
+            "running" => entry.running = count,
+            "dead" => entry.dead = count,
+            _ => {}
+        }
+    }
+    Ok(stats)
+}
+
+/// Deletes jobs that finished (done or dead) before `before`; returns how many.
+pub async fn purge_finished(db: &Db, before: DateTime<Utc>) -> Result<u64, sqlx::Error> {
+    let done = on_write!(db, pool => sqlx::query(
+        "DELETE FROM jobs WHERE status IN ('done', 'dead') AND finished_at < $1",
+    )
+    .bind(before)
+    .execute(pool)
+    .await
+    .map(|r| r.rows_affected()))?;
+    Ok(done)
+}

@@ -32,6 +32,9 @@ use crate::community::views::ViewCounter;
 use crate::config::Config;
 use crate::db::Db;
 use crate::error::AppError;
+use crate::media::storage::Storage;
+use crate::media::uploads::OptimizeImage;
+use crate::queue::{Wakeup, WorkerConfig, WorkerPool};
 
 /// Shared by every handler. Cheap to clone: everything inside is a handle or an `Arc`.
 #[derive(Clone)]
@@ -42,6 +45,9 @@ pub struct AppState {
     pub passwords: Passwords,
     pub login_limiter: Arc<LoginLimiter>,
     pub views: Arc<ViewCounter>,
+    pub storage: Storage,
+    /// Wakes this process's idle workers after an enqueue commits.
+    pub queue_wakeup: Wakeup,
 }
 
 impl FromRef<AppState> for Arc<Tokens> {
@@ -80,7 +86,11 @@ impl Application {
             crate::demo::load_demo_content(&db, &passwords).await?;
         }
 
+        let storage = Storage::new(&config.media_dir);
+        let workers = worker_pool(&db, &storage, &config);
         let state = AppState {
+            storage,
+            queue_wakeup: workers.wakeup(),
             tokens: Arc::new(Tokens::new(&config)),
             passwords,
             login_limiter: Arc::new(LoginLimiter::new(
@@ -95,6 +105,9 @@ impl Application {
         let background = CancellationToken::new();
         let tasks = TaskTracker::new();
         spawn_background_tasks(&state, &background, &tasks);
+        if state.config.workers {
+            tasks.spawn(workers.run(background.clone()));
+        }
 
         let listener = TcpListener::bind(state.config.bind)
             .await
@@ -179,6 +192,23 @@ fn spawn_background_tasks(state: &AppState, shutdown: &CancellationToken, tasks:
     });
 }
 
+/// The queue workers with every job this server runs, for `serve` (in-process) and for
+/// `ballpark worker` (a process of its own).
+pub fn worker_pool(db: &Db, storage: &Storage, config: &Config) -> WorkerPool {
+    let limits = crate::media::Limits {
+        max_pixels: config.max_image_pixels,
+        ..crate::media::Limits::default()
+    };
+    let images = OptimizeImage {
+        db: db.clone(),
+        storage: storage.clone(),
+        limits,
+        permits: Arc::new(tokio::sync::Semaphore::new(config.image_workers)),
+    };
+    let workers = WorkerConfig::default().queue(crate::media::uploads::QUEUE, config.image_workers);
+    WorkerPool::new(db.clone(), workers).register(crate::media::uploads::KIND, images)
+}
+
 /// Cancels `token` on SIGTERM or Ctrl-C.
 pub fn cancel_on_signals(token: CancellationToken) {
     tokio::spawn(async move {
@@ -206,18 +236,24 @@ pub fn cancel_on_signals(token: CancellationToken) {
 }
 
 fn router(state: AppState) -> Router {
-    let (api, openapi) = crate::community::router().split_for_parts();
+    // Each router refuses a declared Content-Length over its limit before reading any of it;
+    // the extractors' limits (DefaultBodyLimit) still catch chunked bodies as they stream in.
+    let (api, openapi) = crate::community::router()
+        .layer(RequestBodyLimitLayer::new(state.config.body_limit_bytes))
+        .merge(
+            crate::media::uploads::router(state.config.upload_limit_bytes)
+                .layer(RequestBodyLimitLayer::new(state.config.upload_limit_bytes)),
+        )
+        .split_for_parts();
     let openapi = Arc::new(crate::ops::finish_openapi(openapi));
     let x_request_id = HeaderName::from_static("x-request-id");
 
     Router::new()
         .merge(api)
         .merge(crate::ops::router(openapi))
+        .merge(crate::media::uploads::media_router())
         .fallback(|| async { AppError::NotFound("route") })
         .layer(DefaultBodyLimit::max(state.config.body_limit_bytes))
-        // Refuses a declared Content-Length over the limit before reading any of it (the
-        // extractor limit above still catches chunked bodies as they stream in).
-        .layer(RequestBodyLimitLayer::new(state.config.body_limit_bytes))
         .layer(cors(&state.config.cors_origins))
         .layer(TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,

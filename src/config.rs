@@ -33,6 +33,11 @@ const ENV_KEYS: &[&str] = &[
     "login_ip_rate_per_minute",
     "view_flush_interval_ms",
     "shutdown_grace_secs",
+    "workers",
+    "media_dir",
+    "upload_limit_bytes",
+    "max_image_pixels",
+    "image_workers",
 ];
 
 /// A value that must never be logged.
@@ -94,6 +99,16 @@ pub struct Config {
     pub view_flush_interval_ms: u64,
     /// How long in-flight requests get to finish after a shutdown signal.
     pub shutdown_grace_secs: u64,
+    /// Run the queue workers inside `serve` (turn off when `ballpark worker` processes run them).
+    pub workers: bool,
+    /// Directory where uploads and their variants are stored.
+    pub media_dir: String,
+    /// Largest accepted upload, in bytes; larger bodies get 413.
+    pub upload_limit_bytes: usize,
+    /// Largest accepted image, in pixels (width × height, read from the header before decoding).
+    pub max_image_pixels: u64,
+    /// Images decoded at once per process (each holds a decoded picture in memory).
+    pub image_workers: usize,
 }
 
 impl Default for Config {
@@ -112,6 +127,11 @@ impl Default for Config {
             login_ip_rate_per_minute: 60,
             view_flush_interval_ms: 1000,
             shutdown_grace_secs: 10,
+            workers: true,
+            media_dir: "data/media".into(),
+            upload_limit_bytes: 20 * 1024 * 1024,
+            max_image_pixels: 50_000_000,
+            image_workers: 2,
         }
     }
 }
@@ -190,6 +210,14 @@ impl Config {
         }
         if self.login_rate_per_minute == 0 || self.login_ip_rate_per_minute == 0 {
             return invalid("login rate limits must be at least 1 per minute");
+        }
+        if self.image_workers == 0 {
+            return invalid("image_workers must be at least 1");
+        }
+        if self.max_image_pixels == 0 || self.upload_limit_bytes < 1024 {
+            return invalid(
+                "max_image_pixels must be positive and upload_limit_bytes at least 1024",
+            );
         }
         if self.view_flush_interval_ms == 0 {
             return invalid("view_flush_interval_ms must be positive");

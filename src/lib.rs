@@ -14,6 +14,7 @@
 //! | [`ops`]       | health and readiness probes, the OpenAPI document and its docs UI |
 //! | [`queue`]     | the job queue: jobs in the database, enqueued in the caller's transaction, and the worker runtime |
 //! | [`http`]      | small HTTP helpers shared by every module (JSON extractor, request ids) |
+//! | [`media`]     | image bytes: sniffing, decompression-bomb guard, decode at reduced size, EXIF orientation, metadata stripping, JPEG/WebP variants |
 //!
 //! `main.rs` only parses the command line; tests build the application exactly as `main` does,
 //! through [`app::Application::build`], on port 0.
@@ -26,6 +27,7 @@ pub mod db;
 pub mod demo;
 pub mod error;
 pub mod http;
+pub mod media;
 pub mod ops;
 pub mod queue;
 

@@ -54,6 +54,32 @@ enum Command {
         #[arg(long)]
         database_url: Option<String>,
     },
+    /// Run only the queue workers (no HTTP), as a process of its own, for scaling out.
+    Worker {
+        #[arg(long)]
+        database_url: Option<String>,
+    },
+    /// Inspect the job queue.
+    Queue {
+        #[command(subcommand)]
+        command: QueueCommand,
+        #[arg(long, global = true)]
+        database_url: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum QueueCommand {
+    /// Jobs waiting, running and dead, per queue.
+    Stats,
+}
+
+fn load_with_url(file: &Option<PathBuf>, database_url: Option<String>) -> anyhow::Result<Config> {
+    let overrides = Overrides {
+        database_url,
+        ..Overrides::default()
+    };
+    Ok(Config::load(file.as_deref(), overrides)?)
 }
 
 fn parse_env(value: &str) -> Result<Environment, String> {
@@ -116,12 +142,47 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             cancel_on_signals(app.shutdown_token());
             app.run().await
         }
+        Command::Worker { database_url } => {
+            let config = load_with_url(&cli.config, database_url)?;
+            let db = Db::connect(
+                config.database_url.expose(),
+                config.database_max_connections,
+            )
+            .await?;
+            db.migrate().await?;
+            let storage = ballpark::media::storage::Storage::new(&config.media_dir);
+            let pool = ballpark::app::worker_pool(&db, &storage, &config);
+            let shutdown = tokio_util::sync::CancellationToken::new();
+            cancel_on_signals(shutdown.clone());
+            tracing::info!(database = %config.database_url_for_log(), "worker started");
+            pool.run(shutdown).await;
+            db.close().await;
+            tracing::info!("worker stopped cleanly");
+            Ok(())
+        }
+        Command::Queue {
+            command: QueueCommand::Stats,
+            database_url,
+        } => {
+            let config = load_with_url(&cli.config, database_url)?;
+            let db = Db::connect(config.database_url.expose(), 1).await?;
+            db.migrate().await?;
+            let stats = ballpark::queue::stats(&db).await?;
+            println!(
+                "{:<16} {:>8} {:>8} {:>8}",
+                "queue", "queued", "running", "dead"
+            );
+            for row in stats {
+                println!(
+                    "{:<16} {:>8} {:>8} {:>8}",
+                    row.queue, row.queued, row.running, row.dead
+                );
+            }
+            db.close().await;
+            Ok(())
+        }
         Command::Migrate { database_url } => {
-            let overrides = Overrides {
-                database_url,
-                ..Overrides::default()
-            };
-            let config = Config::load(cli.config.as_deref(), overrides)?;
+            let config = load_with_url(&cli.config, database_url)?;
             let db = Db::connect(config.database_url.expose(), 1).await?;
             db.migrate().await?;
             tracing::info!(database = %config.database_url_for_log(), "migrations applied");

@@ -34,6 +34,8 @@ pub struct TestApp {
     shutdown: CancellationToken,
     server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
     _dir: Option<tempfile::TempDir>,
+    /// Where this app stores uploads; removed with the app.
+    _media: tempfile::TempDir,
     pg_database: Option<String>,
 }
 
@@ -78,7 +80,9 @@ pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut Config)) 
             (format!("{base}/{name}"), None, Some(name))
         }
     };
+    let media = tempfile::tempdir().expect("temp dir");
     let mut config = test_config(database_url.clone());
+    config.media_dir = media.path().display().to_string();
     adjust(&mut config);
     let app = Application::build(config)
         .await
@@ -94,6 +98,7 @@ pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut Config)) 
         shutdown,
         server: Some(server),
         _dir: dir,
+        _media: media,
         pg_database,
     }
 }

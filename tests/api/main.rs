@@ -7,4 +7,5 @@ mod comments;
 mod extras;
 mod ops;
 mod profiles;
+mod uploads;
 mod users;

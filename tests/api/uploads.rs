@@ -1,0 +1,215 @@
+//! Uploads: stored at once (202), optimised by a queued job, served with cache headers.
+
+use std::time::Duration;
+
+use reqwest::multipart::{Form, Part};
+use reqwest::StatusCode;
+use serde_json::Value;
+
+use crate::helpers::TestApp;
+
+/// A `width × height` JPEG with an EXIF block (orientation 6, and a GPS tag), made here so the
+/// test needs no binary fixture.
+fn jpeg_with_exif(width: u32, height: u32) -> Vec<u8> {
+    let pixels: Vec<u8> = (0..width * height)
+        .flat_map(|i| {
+            let v = (i % 251) as u8;
+            [v, 255 - v, 128]
+        })
+        .collect();
+    let mut compress = mozjpeg::Compress::new(mozjpeg::ColorSpace::JCS_RGB);
+    compress.set_size(width as usize, height as usize);
+    let mut started = compress.start_compress(Vec::new()).expect("start");
+    started.write_marker(mozjpeg::Marker::APP(1), &exif_orientation_6_with_gps());
+    started.write_scanlines(&pixels).expect("scanlines");
+    started.finish().expect("finish")
+}
+
+/// `Exif\0\0` + a little-endian TIFF with IFD0 {Orientation = 6, GPSInfo → GPS IFD {GPSLatitudeRef = N}}.
+fn exif_orientation_6_with_gps() -> Vec<u8> {
+    let mut tiff = Vec::new();
+    tiff.extend_from_slice(b"II*\0");
+    tiff.extend_from_slice(&8u32.to_le_bytes()); // IFD0 at 8
+    tiff.extend_from_slice(&2u16.to_le_bytes()); // two entries
+                                                 // Orientation (0x0112), SHORT, 1, value 6
+    tiff.extend_from_slice(&0x0112u16.to_le_bytes());
+    tiff.extend_from_slice(&3u16.to_le_bytes());
+    tiff.extend_from_slice(&1u32.to_le_bytes());
+    tiff.extend_from_slice(&6u16.to_le_bytes());
+    tiff.extend_from_slice(&[0, 0]);
+    // GPSInfo (0x8825), LONG, 1, offset of the GPS IFD (8 + 2 + 24 + 4 = 38)
+    tiff.extend_from_slice(&0x8825u16.to_le_bytes());
+    tiff.extend_from_slice(&4u16.to_le_bytes());
+    tiff.extend_from_slice(&1u32.to_le_bytes());
+    tiff.extend_from_slice(&38u32.to_le_bytes());
+    tiff.extend_from_slice(&0u32.to_le_bytes()); // no next IFD
+                                                 // GPS IFD: GPSLatitudeRef (0x0001), ASCII, 2, "N\0"
+    tiff.extend_from_slice(&1u16.to_le_bytes());
+    tiff.extend_from_slice(&1u16.to_le_bytes());
+    tiff.extend_from_slice(&2u16.to_le_bytes());
+    tiff.extend_from_slice(&2u32.to_le_bytes());
+    tiff.extend_from_slice(b"N\0\0\0");
+    tiff.extend_from_slice(&0u32.to_le_bytes());
+    let mut app1 = b"Exif\0\0".to_vec();
+    app1.extend_from_slice(&tiff);
+    app1
+}
+
+async fn post_file(
+    app: &TestApp,
+    token: Option<&str>,
+    bytes: Vec<u8>,
+    name: &str,
+) -> (StatusCode, Value) {
+    let form = Form::new().part("file", Part::bytes(bytes).file_name(name.to_string()));
+    let mut request = app.client.post(app.url("/api/uploads")).multipart(form);
+    if let Some(token) = token {
+        request = request.header("Authorization", format!("Token {token}"));
+    }
+    let response = request.send().await.expect("upload sent");
+    let status = response.status();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+/// Polls the upload until it leaves `pending` (the worker runs in-process).
+async fn settled(app: &TestApp, id: &str) -> Value {
+    for _ in 0..200 {
+        let (status, body) = app.get(&format!("/api/uploads/{id}"), None).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        if body["upload"]["status"] != "pending" {
+            return body["upload"].clone();
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("upload {id} still pending after 10 s");
+}
+
+async fn an_upload_answers_202_at_once_and_a_job_makes_upright_stripped_variants(app: TestApp) {
+    let token = app.register("jake").await;
+
+    let (status, body) = post_file(&app, Some(&token), jpeg_with_exif(480, 320), "photo.jpg").await;
+
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    assert_eq!(body["upload"]["status"], "pending");
+    assert_eq!(body["upload"]["format"], "jpeg");
+    let id = body["upload"]["id"].as_str().unwrap().to_string();
+    let upload = settled(&app, &id).await;
+    assert_eq!(upload["status"], "ready", "{upload}");
+    // Orientation 6: the stored 480×320 is shown rotated, 320×480; small images are not upscaled.
+    assert_eq!(
+        (upload["width"].as_i64(), upload["height"].as_i64()),
+        (Some(320), Some(480))
+    );
+    let display = app
+        .client
+        .get(app.url(upload["url"].as_str().unwrap()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(display.status(), StatusCode::OK);
+    assert_eq!(display.headers()["content-type"], "image/jpeg");
+    assert!(display.headers()["cache-control"]
+        .to_str()
+        .unwrap()
+        .contains("immutable"));
+    let etag = display.headers()["etag"].clone();
+    let bytes = display.bytes().await.unwrap();
+    assert_eq!(&bytes[..3], &[0xFF, 0xD8, 0xFF]);
+    assert!(
+        !bytes.windows(6).any(|w| w == b"Exif\0\0"),
+        "the optimised image still carries EXIF (GPS)"
+    );
+    let revalidated = app
+        .client
+        .get(app.url(upload["url"].as_str().unwrap()))
+        .header("If-None-Match", etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revalidated.status(), StatusCode::NOT_MODIFIED);
+    let thumb = app
+        .client
+        .get(app.url(upload["thumbnailUrl"].as_str().unwrap()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(thumb.status(), StatusCode::OK);
+    // The original was replaced by the optimised image.
+    let original = app
+        .client
+        .get(app.url(&format!("/media/{id}/original")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(original.status(), StatusCode::NOT_FOUND);
+}
+
+async fn a_file_that_is_not_an_image_is_refused_with_422(app: TestApp) {
+    let token = app.register("jake").await;
+
+    let (status, body) =
+        post_file(&app, Some(&token), b"just some text".to_vec(), "photo.jpg").await;
+
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(body["errors"]["file"][0]
+        .as_str()
+        .unwrap()
+        .contains("not an image"));
+}
+
+async fn uploading_without_a_token_returns_401(app: TestApp) {
+    let (status, _) = post_file(&app, None, jpeg_with_exif(16, 16), "a.jpg").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
+
+async fn a_truncated_jpeg_ends_failed_with_a_reason(app: TestApp) {
+    let token = app.register("jake").await;
+    let mut bytes = jpeg_with_exif(400, 300);
+    bytes.truncate(bytes.len() / 3);
+
+    let (status, body) = post_file(&app, Some(&token), bytes, "cut.jpg").await;
+
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let upload = settled(&app, body["upload"]["id"].as_str().unwrap()).await;
+    assert_eq!(upload["status"], "failed", "{upload}");
+    assert!(upload["error"].as_str().is_some_and(|e| !e.is_empty()));
+}
+
+async fn an_image_over_the_pixel_limit_ends_failed_without_being_decoded(app: TestApp) {
+    let token = app.register("jake").await;
+    // A PNG header claiming 100000 × 100000 pixels, and no image data.
+    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+    let mut ihdr = b"IHDR".to_vec();
+    ihdr.extend_from_slice(&100_000u32.to_be_bytes());
+    ihdr.extend_from_slice(&100_000u32.to_be_bytes());
+    ihdr.extend_from_slice(&[8, 2, 0, 0, 0]);
+    png.extend_from_slice(&13u32.to_be_bytes());
+    png.extend_from_slice(&ihdr);
+    png.extend_from_slice(&0u32.to_be_bytes()); // CRC (not checked before the size is)
+
+    let (status, body) = post_file(&app, Some(&token), png, "bomb.png").await;
+
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let upload = settled(&app, body["upload"]["id"].as_str().unwrap()).await;
+    assert_eq!(upload["status"], "failed", "{upload}");
+    assert!(
+        upload["error"].as_str().unwrap().contains("limit"),
+        "{upload}"
+    );
+}
+
+async fn an_unknown_upload_returns_404(app: TestApp) {
+    let (status, _) = app.get("/api/uploads/nope", None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = app.get("/media/nope/display.jpg", None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+crate::on_both_backends!(
+    an_upload_answers_202_at_once_and_a_job_makes_upright_stripped_variants,
+    a_file_that_is_not_an_image_is_refused_with_422,
+    uploading_without_a_token_returns_401,
+    a_truncated_jpeg_ends_failed_with_a_reason,
+    an_image_over_the_pixel_limit_ends_failed_without_being_decoded,
+    an_unknown_upload_returns_404,
+);

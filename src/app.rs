@@ -241,6 +241,9 @@ fn router(state: AppState) -> Router {
     let (api, openapi) = crate::community::router()
         .layer(RequestBodyLimitLayer::new(state.config.body_limit_bytes))
         .merge(
+            crate::admin::router().layer(RequestBodyLimitLayer::new(state.config.body_limit_bytes)),
+        )
+        .merge(
             crate::media::uploads::router(state.config.upload_limit_bytes)
                 .layer(RequestBodyLimitLayer::new(state.config.upload_limit_bytes)),
         )

@@ -4,6 +4,7 @@
 //!
 //! | module        | owns |
 //! |---------------|------|
+//! | [`admin`]     | admin endpoints: queue depth, dead jobs and retrying them (role `admin` only) |
 //! | [`config`]    | layered configuration (defaults < TOML file < environment < CLI) and its validation |
 //! | [`app`]       | building the HTTP application: router, middleware, background tasks, graceful shutdown |
 //! | [`db`]        | the two database backends (SQLite, PostgreSQL) behind one handle, and migrations |
@@ -19,6 +20,7 @@
 //! `main.rs` only parses the command line; tests build the application exactly as `main` does,
 //! through [`app::Application::build`], on port 0.
 
+pub mod admin;
 pub mod app;
 pub mod auth;
 pub mod community;

@@ -59,6 +59,13 @@ enum Command {
         #[arg(long)]
         database_url: Option<String>,
     },
+    /// Manage users.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+        #[arg(long, global = true)]
+        database_url: Option<String>,
+    },
     /// Inspect the job queue.
     Queue {
         #[command(subcommand)]
@@ -66,6 +73,12 @@ enum Command {
         #[arg(long, global = true)]
         database_url: Option<String>,
     },
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Give a user a role: fan, store_owner or admin.
+    SetRole { username: String, role: String },
 }
 
 #[derive(Subcommand)]
@@ -179,6 +192,25 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 );
             }
             db.close().await;
+            Ok(())
+        }
+        Command::User {
+            command: UserCommand::SetRole { username, role },
+            database_url,
+        } => {
+            use ballpark::community::store::users::{set_role, ROLES};
+            if !ROLES.contains(&role.as_str()) {
+                anyhow::bail!("unknown role {role:?}: use one of {}", ROLES.join(", "));
+            }
+            let config = load_with_url(&cli.config, database_url)?;
+            let db = Db::connect(config.database_url.expose(), 1).await?;
+            db.migrate().await?;
+            let found = set_role(&db, &username, &role).await?;
+            db.close().await;
+            if !found {
+                anyhow::bail!("no user named {username:?}");
+            }
+            println!("{username} is now {role}");
             Ok(())
         }
         Command::Migrate { database_url } => {

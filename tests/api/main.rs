@@ -2,6 +2,7 @@
 
 mod helpers;
 
+mod admin;
 mod articles;
 mod comments;
 mod extras;

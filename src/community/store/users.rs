@@ -217,3 +217,18 @@ pub async fn teams(db: &Db) -> Result<Vec<TeamRow>> {
         .fetch_all(pool)
         .await)?)
 }
+
+/// Sets a user's role (`fan`, `store_owner` or `admin`). `false` if there is no such user.
+pub async fn set_role(db: &Db, username: &str, role: &str) -> Result<bool> {
+    let changed = on_write!(db, pool => sqlx::query("UPDATE users SET role = $2, updated_at = $3 WHERE username = $1")
+        .bind(username)
+        .bind(role)
+        .bind(now())
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(changed == 1)
+}
+
+/// The roles a user can have.
+pub const ROLES: [&str; 3] = ["fan", "store_owner", "admin"];

@@ -1,0 +1,154 @@
+//! Admin endpoints: what operators need to see and fix the queue. Only users whose role is
+//! `admin` may call them (set with `ballpark user set-role <username> admin`).
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::app::AppState;
+use crate::auth::AuthUser;
+use crate::community::store::users as user_store;
+use crate::error::{AppError, Result};
+use crate::http::ApiQuery;
+use crate::queue::{self, RetryDead};
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(queue_stats))
+        .routes(routes!(dead_jobs))
+        .routes(routes!(retry_job))
+}
+
+/// 403 unless the caller is an admin.
+async fn require_admin(state: &AppState, auth: &AuthUser) -> Result<()> {
+    let user = user_store::find_by_id(&state.db, auth.id)
+        .await?
+        .ok_or(AppError::Unauthorized)?;
+    if user.role == "admin" {
+        Ok(())
+    } else {
+        Err(AppError::Forbidden)
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct QueueDepth {
+    pub queue: String,
+    pub queued: i64,
+    pub running: i64,
+    pub dead: i64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct QueueStatsBody {
+    pub queues: Vec<QueueDepth>,
+}
+
+/// Jobs queued, running and dead, per queue.
+#[utoipa::path(get, path = "/api/admin/queue", tag = "admin",
+    responses((status = 200, body = QueueStatsBody), (status = 401), (status = 403)),
+    security(("token" = [])))]
+async fn queue_stats(
+    State(state): State<AppState>,
+    auth: AuthUser,
+) -> Result<Json<QueueStatsBody>> {
+    require_admin(&state, &auth).await?;
+    let queues = queue::stats(&state.db)
+        .await?
+        .into_iter()
+        .map(|s| QueueDepth {
+            queue: s.queue,
+            queued: s.queued,
+            running: s.running,
+            dead: s.dead,
+        })
+        .collect();
+    Ok(Json(QueueStatsBody { queues }))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct DeadQuery {
+    /// The queue to look at.
+    queue: String,
+    /// At most this many, 1-100 (default 50).
+    limit: Option<i64>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DeadJob {
+    pub id: i64,
+    pub queue: String,
+    pub kind: String,
+    #[schema(value_type = Object)]
+    pub payload: serde_json::Value,
+    pub attempts: i32,
+    pub last_error: Option<String>,
+    #[serde(serialize_with = "crate::community::serialize_timestamp")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: chrono::DateTime<chrono::Utc>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeadJobList {
+    pub jobs: Vec<DeadJob>,
+}
+
+/// Dead jobs of a queue (attempts used up, or failed permanently), newest first, with their
+/// last error.
+#[utoipa::path(get, path = "/api/admin/jobs/dead", tag = "admin", params(DeadQuery),
+    responses((status = 200, body = DeadJobList), (status = 401), (status = 403), (status = 422)),
+    security(("token" = [])))]
+async fn dead_jobs(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    ApiQuery(query): ApiQuery<DeadQuery>,
+) -> Result<Json<DeadJobList>> {
+    require_admin(&state, &auth).await?;
+    let limit = query.limit.unwrap_or(50);
+    if !(1..=100).contains(&limit) {
+        return Err(AppError::invalid("limit", "must be between 1 and 100"));
+    }
+    let jobs = queue::list_dead(&state.db, &query.queue, limit)
+        .await?
+        .into_iter()
+        .map(|job| DeadJob {
+            id: job.id,
+            queue: job.queue,
+            kind: job.kind,
+            payload: job.payload,
+            attempts: job.attempts,
+            last_error: job.last_error,
+            created_at: job.created_at,
+        })
+        .collect();
+    Ok(Json(DeadJobList { jobs }))
+}
+
+/// Put a dead job back in its queue with fresh attempts.
+#[utoipa::path(post, path = "/api/admin/jobs/{id}/retry", tag = "admin", params(("id" = i64, Path)),
+    responses((status = 202), (status = 401), (status = 403), (status = 404, description = "no dead job with this id"),
+              (status = 422, description = "another pending job holds its dedup key")),
+    security(("token" = [])))]
+async fn retry_job(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    Path(id): Path<i64>,
+) -> Result<StatusCode> {
+    require_admin(&state, &auth).await?;
+    match queue::retry_dead(&state.db, id).await? {
+        RetryDead::Requeued => {
+            state.queue_wakeup.wake();
+            Ok(StatusCode::ACCEPTED)
+        }
+        RetryDead::NotDead => Err(AppError::NotFound("dead job")),
+        RetryDead::Duplicate => Err(AppError::invalid(
+            "id",
+            "another pending job holds the same dedup key",
+        )),
+    }
+}

@@ -28,7 +28,17 @@
 //! - **Time comes from the application clock** (milliseconds, UTC), bound as parameters, so
 //!   the same SQL runs on both backends; on PostgreSQL the worker machines' clocks must agree
 //!   to well within a lease.
+//!
+//! ## The RabbitMQ backend ([`amqp`])
+//! For more than one machine's worth of work, the same `jobs` table is the outbox of a relay
+//! that publishes committed, due jobs to RabbitMQ (publisher confirms; `published_at` is set
+//! only after the confirm), and consumers run the same [`JobHandler`]s on the deliveries,
+//! deduplicating by message id (= job id) in `processed_messages`. Retries and dead letters
+//! are then the broker's (quorum queues with a delivery limit and a dead-letter exchange);
+//! the job rows still follow, so stats and dead-job admin work on both. A queue is worked by
+//! one backend, never both.
 
+pub mod amqp;
 pub mod store;
 pub mod worker;
 

@@ -142,7 +142,9 @@ async fn retry_job(
     require_admin(&state, &auth).await?;
     match queue::retry_dead(&state.db, id).await? {
         RetryDead::Requeued => {
-            state.queue_wakeup.wake();
+            if let Some(wakeup) = &state.queue_wakeup {
+                wakeup.wake();
+            }
             Ok(StatusCode::ACCEPTED)
         }
         RetryDead::NotDead => Err(AppError::NotFound("dead job")),

@@ -33,8 +33,7 @@ use crate::config::Config;
 use crate::db::Db;
 use crate::error::AppError;
 use crate::media::storage::Storage;
-use crate::media::uploads::OptimizeImage;
-use crate::queue::{Wakeup, WorkerConfig, WorkerPool};
+use crate::queue::Wakeup;
 
 /// Shared by every handler. Cheap to clone: everything inside is a handle or an `Arc`.
 #[derive(Clone)]
@@ -46,8 +45,9 @@ pub struct AppState {
     pub login_limiter: Arc<LoginLimiter>,
     pub views: Arc<ViewCounter>,
     pub storage: Storage,
-    /// Wakes this process's idle workers after an enqueue commits.
-    pub queue_wakeup: Wakeup,
+    /// Wakes this process's idle database workers after an enqueue commits (none when the
+    /// workers run elsewhere or on RabbitMQ).
+    pub queue_wakeup: Option<Wakeup>,
 }
 
 impl FromRef<AppState> for Arc<Tokens> {
@@ -87,10 +87,9 @@ impl Application {
         }
 
         let storage = Storage::new(&config.media_dir);
-        let workers = worker_pool(&db, &storage, &config);
         let state = AppState {
             storage,
-            queue_wakeup: workers.wakeup(),
+            queue_wakeup: None,
             tokens: Arc::new(Tokens::new(&config)),
             passwords,
             login_limiter: Arc::new(LoginLimiter::new(
@@ -105,9 +104,20 @@ impl Application {
         let background = CancellationToken::new();
         let tasks = TaskTracker::new();
         spawn_background_tasks(&state, &background, &tasks);
-        if state.config.workers {
-            tasks.spawn(workers.run(background.clone()));
-        }
+        let consume = state.config.workers;
+        let wakeup = crate::workers::start(
+            &state.db,
+            &state.storage,
+            &state.config,
+            consume,
+            &tasks,
+            background.clone(),
+        )
+        .await?;
+        let state = AppState {
+            queue_wakeup: wakeup,
+            ..state
+        };
 
         let listener = TcpListener::bind(state.config.bind)
             .await
@@ -190,23 +200,6 @@ fn spawn_background_tasks(state: &AppState, shutdown: &CancellationToken, tasks:
             }
         }
     });
-}
-
-/// The queue workers with every job this server runs, for `serve` (in-process) and for
-/// `ballpark worker` (a process of its own).
-pub fn worker_pool(db: &Db, storage: &Storage, config: &Config) -> WorkerPool {
-    let limits = crate::media::Limits {
-        max_pixels: config.max_image_pixels,
-        ..crate::media::Limits::default()
-    };
-    let images = OptimizeImage {
-        db: db.clone(),
-        storage: storage.clone(),
-        limits,
-        permits: Arc::new(tokio::sync::Semaphore::new(config.image_workers)),
-    };
-    let workers = WorkerConfig::default().queue(crate::media::uploads::QUEUE, config.image_workers);
-    WorkerPool::new(db.clone(), workers).register(crate::media::uploads::KIND, images)
 }
 
 /// Cancels `token` on SIGTERM or Ctrl-C.

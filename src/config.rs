@@ -38,6 +38,8 @@ const ENV_KEYS: &[&str] = &[
     "upload_limit_bytes",
     "max_image_pixels",
     "image_workers",
+    "broker",
+    "images_queue",
 ];
 
 /// A value that must never be logged.
@@ -109,6 +111,11 @@ pub struct Config {
     pub max_image_pixels: u64,
     /// Images decoded at once per process (each holds a decoded picture in memory).
     pub image_workers: usize,
+    /// `amqp://user:password@host:port/vhost` to run jobs through RabbitMQ; unset runs them
+    /// from the database.
+    pub broker: Option<Secret>,
+    /// Name of the queue image jobs go to (a deployment sharing a broker picks its own).
+    pub images_queue: String,
 }
 
 impl Default for Config {
@@ -132,6 +139,8 @@ impl Default for Config {
             upload_limit_bytes: 20 * 1024 * 1024,
             max_image_pixels: 50_000_000,
             image_workers: 2,
+            broker: None,
+            images_queue: "images".into(),
         }
     }
 }
@@ -147,6 +156,8 @@ pub struct Overrides {
     pub env: Option<Environment>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub demo: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub broker: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -210,6 +221,14 @@ impl Config {
         }
         if self.login_rate_per_minute == 0 || self.login_ip_rate_per_minute == 0 {
             return invalid("login rate limits must be at least 1 per minute");
+        }
+        if let Some(url) = &self.broker {
+            if !(url.expose().starts_with("amqp://") || url.expose().starts_with("amqps://")) {
+                return invalid("broker must be an amqp:// or amqps:// URL");
+            }
+        }
+        if self.images_queue.trim().is_empty() {
+            return invalid("images_queue must not be empty");
         }
         if self.image_workers == 0 {
             return invalid("image_workers must be at least 1");

@@ -14,6 +14,7 @@
 //! | [`demo`]      | demo data (KBO teams, board categories, a few articles) loaded on first start |
 //! | [`ops`]       | health and readiness probes, the OpenAPI document and its docs UI |
 //! | [`queue`]     | the job queue: jobs in the database, enqueued in the caller's transaction, and the worker runtime |
+//! | [`workers`]   | which jobs run where: the handlers, on database workers or on RabbitMQ (relay + consumers) |
 //! | [`http`]      | small HTTP helpers shared by every module (JSON extractor, request ids) |
 //! | [`media`]     | image bytes: sniffing, decompression-bomb guard, decode at reduced size, EXIF orientation, metadata stripping, JPEG/WebP variants |
 //!
@@ -32,5 +33,6 @@ pub mod http;
 pub mod media;
 pub mod ops;
 pub mod queue;
+pub mod workers;
 
 pub use error::{AppError, Result};

@@ -48,6 +48,9 @@ enum Command {
         /// `production` refuses to start without a real JWT secret.
         #[arg(long, value_parser = parse_env)]
         env: Option<Environment>,
+        /// amqp://user:password@host:port/vhost: run jobs through RabbitMQ.
+        #[arg(long)]
+        broker: Option<String>,
     },
     /// Apply database migrations and exit.
     Migrate {
@@ -58,6 +61,9 @@ enum Command {
     Worker {
         #[arg(long)]
         database_url: Option<String>,
+        /// amqp://user:password@host:port/vhost: consume jobs from RabbitMQ.
+        #[arg(long)]
+        broker: Option<String>,
     },
     /// Manage users.
     User {
@@ -137,12 +143,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             database_url,
             no_demo,
             env,
+            broker,
         } => {
             let overrides = Overrides {
                 bind,
                 database_url,
                 env,
                 demo: no_demo.then_some(false),
+                broker,
             };
             let config = Config::load(cli.config.as_deref(), overrides)?;
             tracing::info!(
@@ -155,8 +163,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             cancel_on_signals(app.shutdown_token());
             app.run().await
         }
-        Command::Worker { database_url } => {
-            let config = load_with_url(&cli.config, database_url)?;
+        Command::Worker {
+            database_url,
+            broker,
+        } => {
+            let overrides = Overrides {
+                database_url,
+                broker,
+                ..Overrides::default()
+            };
+            let config = Config::load(cli.config.as_deref(), overrides)?;
             let db = Db::connect(
                 config.database_url.expose(),
                 config.database_max_connections,
@@ -164,11 +180,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             .await?;
             db.migrate().await?;
             let storage = ballpark::media::storage::Storage::new(&config.media_dir);
-            let pool = ballpark::app::worker_pool(&db, &storage, &config);
             let shutdown = tokio_util::sync::CancellationToken::new();
             cancel_on_signals(shutdown.clone());
+            let tasks = tokio_util::task::TaskTracker::new();
+            ballpark::workers::start(&db, &storage, &config, true, &tasks, shutdown).await?;
             tracing::info!(database = %config.database_url_for_log(), "worker started");
-            pool.run(shutdown).await;
+            tasks.close();
+            tasks.wait().await;
             db.close().await;
             tracing::info!("worker stopped cleanly");
             Ok(())

@@ -31,8 +31,7 @@ use crate::db::Db;
 use crate::error::{AppError, Result};
 use crate::queue::{Job, JobError, JobHandler, NewJob};
 
-/// Queue and job kind of the optimisation job.
-pub const QUEUE: &str = "images";
+/// Job kind of the optimisation job (its queue is the `images_queue` setting).
 pub const KIND: &str = "image.optimize";
 
 pub fn router(upload_limit_bytes: usize) -> OpenApiRouter<AppState> {
@@ -138,7 +137,11 @@ async fn upload(
 
     let id = uuid::Uuid::now_v7().to_string();
     state.storage.put(&original_key(&id), &bytes).await?;
-    let job = NewJob::new(QUEUE, KIND, serde_json::json!({ "upload": id }));
+    let job = NewJob::new(
+        &state.config.images_queue,
+        KIND,
+        serde_json::json!({ "upload": id }),
+    );
     let size = i64::try_from(bytes.len()).unwrap_or(i64::MAX);
     if let Err(err) =
         store::insert_with_job(&state.db, &id, auth.id, format.as_str(), size, &job).await
@@ -147,7 +150,9 @@ async fn upload(
         let _ = state.storage.delete(&original_key(&id)).await;
         return Err(err);
     }
-    state.queue_wakeup.wake();
+    if let Some(wakeup) = &state.queue_wakeup {
+        wakeup.wake();
+    }
     let row = store::get(&state.db, &id)
         .await?
         .ok_or_else(|| anyhow::anyhow!("upload {id} vanished after its insert"))?;

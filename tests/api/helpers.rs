@@ -36,6 +36,9 @@ pub struct TestApp {
     _dir: Option<tempfile::TempDir>,
     /// Where this app stores uploads; removed with the app.
     _media: tempfile::TempDir,
+    /// The RabbitMQ queue this app declared, if it runs jobs through a broker; deleted with
+    /// the app.
+    broker_queue: Option<(String, String)>,
     pg_database: Option<String>,
 }
 
@@ -84,6 +87,10 @@ pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut Config)) 
     let mut config = test_config(database_url.clone());
     config.media_dir = media.path().display().to_string();
     adjust(&mut config);
+    let broker_queue = config
+        .broker
+        .as_ref()
+        .map(|url| (url.expose().to_string(), config.images_queue.clone()));
     let app = Application::build(config)
         .await
         .expect("application builds");
@@ -99,6 +106,7 @@ pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut Config)) 
         server: Some(server),
         _dir: dir,
         _media: media,
+        broker_queue,
         pg_database,
     }
 }
@@ -182,9 +190,31 @@ pub fn enc(slug: &str) -> String {
     percent_encoding::utf8_percent_encode(slug, percent_encoding::NON_ALPHANUMERIC).to_string()
 }
 
+/// The broker the RabbitMQ-backed tests use (`BALLPARK_TEST_AMQP_URL`, default the local one).
+pub fn amqp_url() -> String {
+    std::env::var("BALLPARK_TEST_AMQP_URL")
+        .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into())
+}
+
 impl Drop for TestApp {
     fn drop(&mut self) {
         self.shutdown.cancel();
+        if let Some((url, queue)) = self.broker_queue.take() {
+            let _ = std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build();
+                if let Ok(rt) = rt {
+                    rt.block_on(async {
+                        if let Ok(broker) = ballpark::queue::amqp::Broker::connect(&url).await {
+                            let _ = broker.delete(&queue).await;
+                            broker.close().await;
+                        }
+                    });
+                }
+            })
+            .join();
+        }
         if let Some(name) = self.pg_database.take() {
             // Drop runs outside async; a short-lived thread with its own runtime cleans up.
             let admin = postgres_admin_url();

@@ -213,3 +213,16 @@ crate::on_both_backends!(
     an_image_over_the_pixel_limit_ends_failed_without_being_decoded,
     an_unknown_upload_returns_404,
 );
+
+/// The same jobs through RabbitMQ: the outbox relay publishes them, a consumer runs them.
+fn via_rabbitmq(config: &mut ballpark::config::Config) {
+    config.broker = Some(ballpark::config::Secret::new(crate::helpers::amqp_url()));
+    config.images_queue = format!("images-test-{}", uuid::Uuid::new_v4().simple());
+}
+
+crate::on_both_backends_with!(
+    through_rabbitmq,
+    via_rabbitmq;
+    an_upload_answers_202_at_once_and_a_job_makes_upright_stripped_variants,
+    a_truncated_jpeg_ends_failed_with_a_reason,
+);

@@ -12,19 +12,10 @@ use ballpark::app::Application;
 use ballpark::config::{Config, Secret};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
-use sqlx::Connection;
 use tokio_util::sync::CancellationToken;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
-    Sqlite,
-    Postgres,
-}
-
-pub fn postgres_admin_url() -> String {
-    std::env::var("BALLPARK_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
-}
+pub use crate::scratch::{amqp_url, Backend};
+use crate::scratch::{block_on_thread, scratch_db, ScratchDb};
 
 pub struct TestApp {
     pub addr: SocketAddr,
@@ -33,13 +24,12 @@ pub struct TestApp {
     pub database_url: String,
     shutdown: CancellationToken,
     server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
-    _dir: Option<tempfile::TempDir>,
+    _database: ScratchDb,
     /// Where this app stores uploads; removed with the app.
     _media: tempfile::TempDir,
     /// The RabbitMQ queue this app declared, if it runs jobs through a broker; deleted with
     /// the app.
     broker_queue: Option<(String, String)>,
-    pg_database: Option<String>,
 }
 
 /// Options a test may change before the app starts.
@@ -60,29 +50,8 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
 }
 
 pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut Config)) -> TestApp {
-    let (database_url, dir, pg_database) = match backend {
-        Backend::Sqlite => {
-            let dir = tempfile::tempdir().expect("temp dir");
-            let url = format!("sqlite://{}", dir.path().join("test.db").display());
-            (url, Some(dir), None)
-        }
-        Backend::Postgres => {
-            let name = format!("ballpark_test_{}", uuid::Uuid::new_v4().simple());
-            let admin = postgres_admin_url();
-            let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap_or_else(|e| {
-                panic!(
-                    "PostgreSQL is not reachable at {admin} ({e}). The PostgreSQL tests are not \
-                     skipped: start the server (scripts/services) or set BALLPARK_TEST_POSTGRES_URL."
-                )
-            });
-            sqlx::query(&format!("CREATE DATABASE {name}"))
-                .execute(&mut conn)
-                .await
-                .expect("create test database");
-            let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin);
-            (format!("{base}/{name}"), None, Some(name))
-        }
-    };
+    let database = scratch_db(backend).await;
+    let database_url = database.url.clone();
     let media = tempfile::tempdir().expect("temp dir");
     let mut config = test_config(database_url.clone());
     config.media_dir = media.path().display().to_string();
@@ -104,10 +73,9 @@ pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut Config)) 
         database_url,
         shutdown,
         server: Some(server),
-        _dir: dir,
+        _database: database,
         _media: media,
         broker_queue,
-        pg_database,
     }
 }
 
@@ -190,51 +158,16 @@ pub fn enc(slug: &str) -> String {
     percent_encoding::utf8_percent_encode(slug, percent_encoding::NON_ALPHANUMERIC).to_string()
 }
 
-/// The broker the RabbitMQ-backed tests use (`BALLPARK_TEST_AMQP_URL`, default the local one).
-pub fn amqp_url() -> String {
-    std::env::var("BALLPARK_TEST_AMQP_URL")
-        .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into())
-}
-
 impl Drop for TestApp {
     fn drop(&mut self) {
         self.shutdown.cancel();
         if let Some((url, queue)) = self.broker_queue.take() {
-            let _ = std::thread::spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build();
-                if let Ok(rt) = rt {
-                    rt.block_on(async {
-                        if let Ok(broker) = ballpark::queue::amqp::Broker::connect(&url).await {
-                            let _ = broker.delete(&queue).await;
-                            broker.close().await;
-                        }
-                    });
+            block_on_thread(async move {
+                if let Ok(broker) = ballpark::queue::amqp::Broker::connect(&url).await {
+                    let _ = broker.delete(&queue).await;
+                    broker.close().await;
                 }
-            })
-            .join();
-        }
-        if let Some(name) = self.pg_database.take() {
-            // Drop runs outside async; a short-lived thread with its own runtime cleans up.
-            let admin = postgres_admin_url();
-            let _ = std::thread::spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build();
-                if let Ok(rt) = rt {
-                    rt.block_on(async {
-                        if let Ok(mut conn) = sqlx::PgConnection::connect(&admin).await {
-                            let _ = sqlx::query(&format!(
-                                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-                            ))
-                            .execute(&mut conn)
-                            .await;
-                        }
-                    });
-                }
-            })
-            .join();
+            });
         }
     }
 }

@@ -1,5 +1,8 @@
 //! Integration tests of the HTTP API, each run against SQLite and against PostgreSQL.
 
+#[path = "../support/scratch.rs"]
+mod scratch;
+
 mod helpers;
 
 mod admin;

@@ -19,90 +19,28 @@ use lapin::options::{
 use lapin::types::FieldTable;
 use lapin::BasicProperties;
 use serde_json::json;
-use sqlx::Connection;
 use tokio_util::sync::CancellationToken;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Backend {
-    Sqlite,
-    Postgres,
-}
+#[path = "../support/scratch.rs"]
+mod scratch;
 
-fn postgres_admin_url() -> String {
-    std::env::var("BALLPARK_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
-}
-
-fn amqp_url() -> String {
-    std::env::var("BALLPARK_TEST_AMQP_URL")
-        .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into())
-}
+use scratch::{amqp_url, block_on_thread, scratch_db, Backend, ScratchDb};
 
 /// A migrated database of its own; dropping it deletes it.
 struct TestDb {
     db: Db,
-    _dir: Option<tempfile::TempDir>,
-    pg_database: Option<String>,
+    _scratch: ScratchDb,
 }
 
 async fn test_db(backend: Backend) -> TestDb {
-    let (url, dir, pg_database) = match backend {
-        Backend::Sqlite => {
-            let dir = tempfile::tempdir().expect("temp dir");
-            let url = format!("sqlite://{}", dir.path().join("test.db").display());
-            (url, Some(dir), None)
-        }
-        Backend::Postgres => {
-            let name = format!("ballpark_test_{}", uuid::Uuid::new_v4().simple());
-            let admin = postgres_admin_url();
-            let mut conn = sqlx::PgConnection::connect(&admin)
-                .await
-                .unwrap_or_else(|e| {
-                    panic!(
-                        "PostgreSQL is not reachable at {admin} ({e}). The PostgreSQL tests are \
-                         not skipped: start the server or set BALLPARK_TEST_POSTGRES_URL."
-                    )
-                });
-            sqlx::query(&format!("CREATE DATABASE {name}"))
-                .execute(&mut conn)
-                .await
-                .expect("create test database");
-            let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin);
-            (format!("{base}/{name}"), None, Some(name))
-        }
-    };
-    let db = Db::connect(&url, 8).await.expect("database connects");
+    let scratch = scratch_db(backend).await;
+    let db = Db::connect(&scratch.url, 8)
+        .await
+        .expect("database connects");
     db.migrate().await.expect("migrations apply");
     TestDb {
         db,
-        _dir: dir,
-        pg_database,
-    }
-}
-
-impl Drop for TestDb {
-    fn drop(&mut self) {
-        if let Some(name) = self.pg_database.take() {
-            // Drop runs outside async; a short-lived thread with its own runtime cleans up.
-            let admin = postgres_admin_url();
-            let _ = std::thread::spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build();
-                if let Ok(rt) = rt {
-                    rt.block_on(async {
-                        if let Ok(mut conn) = sqlx::PgConnection::connect(&admin).await {
-                            let _ = sqlx::query(&format!(
-                                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-                            ))
-                            .execute(&mut conn)
-                            .await;
-                        }
-                    });
-                }
-            })
-            .join();
-        }
+        _scratch: scratch,
     }
 }
 
@@ -140,22 +78,14 @@ impl TestQueue {
 impl Drop for TestQueue {
     fn drop(&mut self) {
         let name = self.name.clone();
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build();
-            if let Ok(rt) = rt {
-                rt.block_on(async {
-                    if let Ok(broker) = Broker::connect(&amqp_url()).await {
-                        if let Err(e) = broker.delete(&name).await {
-                            eprintln!("could not delete test queue {name}: {e}");
-                        }
-                        broker.close().await;
-                    }
-                });
+        block_on_thread(async move {
+            if let Ok(broker) = Broker::connect(&amqp_url()).await {
+                if let Err(e) = broker.delete(&name).await {
+                    eprintln!("could not delete test queue {name}: {e}");
+                }
+                broker.close().await;
             }
-        })
-        .join();
+        });
     }
 }
 

@@ -40,6 +40,7 @@ const ENV_KEYS: &[&str] = &[
     "image_workers",
     "broker",
     "images_queue",
+    "job_lease_secs",
 ];
 
 /// A value that must never be logged.
@@ -116,6 +117,9 @@ pub struct Config {
     pub broker: Option<Secret>,
     /// Name of the queue image jobs go to (a deployment sharing a broker picks its own).
     pub images_queue: String,
+    /// How long a claimed job stays leased without a heartbeat: the time after which the job of
+    /// a crashed worker runs again (database backend). Heartbeats come every third of it.
+    pub job_lease_secs: u64,
 }
 
 impl Default for Config {
@@ -141,6 +145,7 @@ impl Default for Config {
             image_workers: 2,
             broker: None,
             images_queue: "images".into(),
+            job_lease_secs: 30,
         }
     }
 }
@@ -226,6 +231,9 @@ impl Config {
             if !(url.expose().starts_with("amqp://") || url.expose().starts_with("amqps://")) {
                 return invalid("broker must be an amqp:// or amqps:// URL");
             }
+        }
+        if self.job_lease_secs == 0 {
+            return invalid("job_lease_secs must be at least 1");
         }
         if self.images_queue.trim().is_empty() {
             return invalid("images_queue must not be empty");

@@ -54,7 +54,12 @@ pub async fn start(
         }
         let pool = WorkerPool::new(
             db.clone(),
-            WorkerConfig::default().queue(&queue, config.image_workers),
+            WorkerConfig {
+                lease: Duration::from_secs(config.job_lease_secs),
+                heartbeat_interval: Duration::from_secs(config.job_lease_secs).div_f64(3.0),
+                ..WorkerConfig::default()
+            }
+            .queue(&queue, config.image_workers),
         )
         .register(IMAGE_JOB, image_handler(db, storage, config));
         let wakeup = pool.wakeup();

@@ -158,6 +158,13 @@ pub fn enc(slug: &str) -> String {
     percent_encoding::utf8_percent_encode(slug, percent_encoding::NON_ALPHANUMERIC).to_string()
 }
 
+impl TestApp {
+    /// Where this app stores uploads (what a separate `ballpark worker` must be given).
+    pub fn media_dir(&self) -> &std::path::Path {
+        self._media.path()
+    }
+}
+
 impl Drop for TestApp {
     fn drop(&mut self) {
         self.shutdown.cancel();

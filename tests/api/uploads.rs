@@ -10,7 +10,7 @@ use crate::helpers::TestApp;
 
 /// A `width × height` JPEG with an EXIF block (orientation 6, and a GPS tag), made here so the
 /// test needs no binary fixture.
-fn jpeg_with_exif(width: u32, height: u32) -> Vec<u8> {
+pub(crate) fn jpeg_with_exif(width: u32, height: u32) -> Vec<u8> {
     let pixels: Vec<u8> = (0..width * height)
         .flat_map(|i| {
             let v = (i % 251) as u8;
@@ -55,7 +55,7 @@ fn exif_orientation_6_with_gps() -> Vec<u8> {
     app1
 }
 
-async fn post_file(
+pub(crate) async fn post_file(
     app: &TestApp,
     token: Option<&str>,
     bytes: Vec<u8>,

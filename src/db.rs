@@ -18,9 +18,21 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use anyhow::Context;
+use chrono::{DateTime, Utc};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{PgPool, SqlitePool};
+
+/// The time the application writes into rows: UTC, truncated to milliseconds, which is what
+/// the API prints and what both databases store exactly (so a value read back compares equal).
+pub fn now() -> DateTime<Utc> {
+    to_millis(Utc::now())
+}
+
+/// `time` truncated to milliseconds (see [`now`]).
+pub fn to_millis(time: DateTime<Utc>) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(time.timestamp_millis()).unwrap_or(time)
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {

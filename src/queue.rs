@@ -235,13 +235,7 @@ impl Backoff {
 }
 
 /// The application clock at millisecond precision, what both databases store exactly.
-pub(crate) fn now() -> DateTime<Utc> {
-    to_millis(Utc::now())
-}
-
-fn to_millis(time: DateTime<Utc>) -> DateTime<Utc> {
-    DateTime::from_timestamp_millis(time.timestamp_millis()).unwrap_or(time)
-}
+pub(crate) use crate::db::{now, to_millis};
 
 #[cfg(test)]
 mod tests {

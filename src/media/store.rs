@@ -42,7 +42,7 @@ pub async fn insert_with_job(
     original_bytes: i64,
     job: &NewJob,
 ) -> Result<()> {
-    let now = crate::community::store::users::now();
+    let now = crate::db::now();
     macro_rules! insert {
         ($conn:expr) => {
             sqlx::query(INSERT)
@@ -104,7 +104,7 @@ pub async fn mark_ready(db: &Db, id: &str, ready: &Ready) -> Result<bool> {
         .bind(ready.thumb_height)
         .bind(ready.display_bytes)
         .bind(ready.thumb_bytes)
-        .bind(crate::community::store::users::now())
+        .bind(crate::db::now())
         .execute(pool)
         .await
         .map(|r| r.rows_affected()))?;
@@ -116,7 +116,7 @@ pub async fn mark_failed(db: &Db, id: &str, reason: &str) -> Result<()> {
         "UPDATE uploads SET status = 'failed', error = $2, updated_at = $3 WHERE id = $1 AND status = 'pending'")
         .bind(id)
         .bind(reason)
-        .bind(crate::community::store::users::now())
+        .bind(crate::db::now())
         .execute(pool)
         .await
         .map(|r| r.rows_affected()))?;

@@ -3,10 +3,10 @@
 //! Lists are ordered by id, newest first: ids only grow, so the order is total and a cursor
 //! (`before` = the last id seen) pages correctly even while new articles are inserted.
 
-use super::users::now;
 use crate::community::articles::Article;
 use crate::community::Profile;
 use crate::db::group_commit::BatchedWrite;
+use crate::db::now;
 use crate::db::{Backend, Db};
 use crate::error::{AppError, Result};
 use crate::{on_read, on_write};

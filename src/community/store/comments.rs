@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use sqlx::FromRow;
 
-use super::users::now;
+use crate::db::now;
 use crate::db::Db;
 use crate::error::Result;
 use crate::{on_read, on_write};

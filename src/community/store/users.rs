@@ -1,9 +1,8 @@
 //! SQL for users, profiles and follows.
 
-use chrono::{DateTime, Utc};
 use sqlx::FromRow;
 
-use crate::db::Db;
+use crate::db::{now, Db};
 use crate::error::{AppError, Result};
 use crate::{on_read, on_write};
 
@@ -49,12 +48,6 @@ pub struct UserChanges {
 }
 
 const USER_COLUMNS: &str = "id, username, email, password_hash, bio, image, team, role";
-
-pub fn now() -> DateTime<Utc> {
-    // Millisecond precision: what the API prints, and what both databases store exactly.
-    let now = Utc::now();
-    DateTime::from_timestamp_millis(now.timestamp_millis()).unwrap_or(now)
-}
 
 pub async fn insert(db: &Db, user: NewUser<'_>) -> Result<UserRow> {
     let sql = format!(

@@ -32,6 +32,7 @@ pub mod error;
 pub mod http;
 pub mod media;
 pub mod ops;
+pub mod orders;
 pub mod queue;
 pub mod workers;
 

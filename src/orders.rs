@@ -1,0 +1,3 @@
+//! Snack-bar orders and payment through the queue (work in progress: see the issue).
+
+pub mod vendor;

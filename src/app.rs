@@ -33,6 +33,7 @@ use crate::config::Config;
 use crate::db::Db;
 use crate::error::AppError;
 use crate::media::storage::Storage;
+use crate::orders::Orders;
 use crate::queue::Wakeup;
 
 /// Shared by every handler. Cheap to clone: everything inside is a handle or an `Arc`.
@@ -48,6 +49,7 @@ pub struct AppState {
     /// Wakes this process's idle database workers after an enqueue commits (none when the
     /// workers run elsewhere or on RabbitMQ).
     pub queue_wakeup: Option<Wakeup>,
+    pub orders: Orders,
 }
 
 impl FromRef<AppState> for Arc<Tokens> {
@@ -87,7 +89,17 @@ impl Application {
         }
 
         let storage = Storage::new(&config.media_dir);
+        let listener = TcpListener::bind(config.bind)
+            .await
+            .with_context(|| format!("while binding {}", config.bind))?;
+        let shutdown = CancellationToken::new();
+        let background = CancellationToken::new();
+        let tasks = TaskTracker::new();
+        let server_url = format!("http://{}", listener.local_addr()?);
+        let vendor = crate::orders::vendor::client_for(&config, &tasks, background.clone()).await?;
+        let orders = Orders::new(&db, &config, vendor, &server_url, shutdown.clone());
         let state = AppState {
+            orders,
             storage,
             queue_wakeup: None,
             tokens: Arc::new(Tokens::new(&config)),
@@ -100,15 +112,13 @@ impl Application {
             config: Arc::new(config),
             db,
         };
-        let shutdown = CancellationToken::new();
-        let background = CancellationToken::new();
-        let tasks = TaskTracker::new();
         spawn_background_tasks(&state, &background, &tasks);
         let consume = state.config.workers;
         let wakeup = crate::workers::start(
             &state.db,
             &state.storage,
             &state.config,
+            &state.orders,
             consume,
             &tasks,
             background.clone(),
@@ -119,9 +129,6 @@ impl Application {
             ..state
         };
 
-        let listener = TcpListener::bind(state.config.bind)
-            .await
-            .with_context(|| format!("while binding {}", state.config.bind))?;
         let router = router(state.clone());
         Ok(Application {
             listener,
@@ -235,6 +242,10 @@ fn router(state: AppState) -> Router {
         .layer(RequestBodyLimitLayer::new(state.config.body_limit_bytes))
         .merge(
             crate::admin::router().layer(RequestBodyLimitLayer::new(state.config.body_limit_bytes)),
+        )
+        .merge(
+            crate::orders::api::router()
+                .layer(RequestBodyLimitLayer::new(state.config.body_limit_bytes)),
         )
         .merge(
             crate::media::uploads::router(state.config.upload_limit_bytes)

@@ -41,6 +41,17 @@ const ENV_KEYS: &[&str] = &[
     "broker",
     "images_queue",
     "job_lease_secs",
+    "orders_queue",
+    "orders_workers",
+    "job_retry_base_ms",
+    "payment_timeout_ms",
+    "payment_window_secs",
+    "vendor_accept_deadline_secs",
+    "sim_payment_mode",
+    "sim_payment_latency_ms",
+    "public_url",
+    "vendor_url",
+    "vendor_webhook_secret",
 ];
 
 /// A value that must never be logged.
@@ -120,6 +131,31 @@ pub struct Config {
     /// How long a claimed job stays leased without a heartbeat: the time after which the job of
     /// a crashed worker runs again (database backend). Heartbeats come every third of it.
     pub job_lease_secs: u64,
+    /// Name of the queue order jobs go to (vendor hand-off, deadlines, refunds).
+    pub orders_queue: String,
+    /// Order jobs run at once per process (they mostly wait on the vendor or the gateway).
+    pub orders_workers: usize,
+    /// First retry delay of a failed job, doubling per attempt (with jitter) up to an hour.
+    pub job_retry_base_ms: u64,
+    /// How long `POST /api/orders/{id}/payment` waits for the gateway; after that the answer
+    /// is 202 and a queued job settles the payment.
+    pub payment_timeout_ms: u64,
+    /// An order not paid within this long is cancelled and its stock released.
+    pub payment_window_secs: u64,
+    /// An order the vendor has not accepted within this long is cancelled (and refunded).
+    pub vendor_accept_deadline_secs: u64,
+    /// The bundled simulated payment gateway: `approve`, `decline`, `timeout` (takes the
+    /// money, then never answers the first attempt) or `unavailable`.
+    pub sim_payment_mode: String,
+    /// How long the simulated gateway takes to answer.
+    pub sim_payment_latency_ms: u64,
+    /// The server's own address as vendors reach it (for webhooks); unset uses `bind`.
+    pub public_url: Option<String>,
+    /// The vendors' system (`ballpark vendor`, or a real one); unset runs the simulated
+    /// vendor inside `serve`.
+    pub vendor_url: Option<String>,
+    /// Shared secret that signs vendor webhooks.
+    pub vendor_webhook_secret: Secret,
 }
 
 impl Default for Config {
@@ -146,6 +182,17 @@ impl Default for Config {
             broker: None,
             images_queue: "images".into(),
             job_lease_secs: 30,
+            orders_queue: "orders".into(),
+            orders_workers: 16,
+            job_retry_base_ms: 2000,
+            payment_timeout_ms: 5000,
+            payment_window_secs: 15 * 60,
+            vendor_accept_deadline_secs: 120,
+            sim_payment_mode: "approve".into(),
+            sim_payment_latency_ms: 50,
+            public_url: None,
+            vendor_url: None,
+            vendor_webhook_secret: Secret::new("dev-only-vendor-webhook-secret"),
         }
     }
 }
@@ -240,6 +287,19 @@ impl Config {
         }
         if self.image_workers == 0 {
             return invalid("image_workers must be at least 1");
+        }
+        if self.orders_queue.is_empty() || self.orders_queue == self.images_queue {
+            return invalid("orders_queue must be set and differ from images_queue");
+        }
+        if self.orders_workers == 0 || self.job_retry_base_ms == 0 || self.payment_timeout_ms == 0 {
+            return invalid(
+                "orders_workers, job_retry_base_ms and payment_timeout_ms must be positive",
+            );
+        }
+        if crate::orders::payment::SimMode::parse(&self.sim_payment_mode).is_none() {
+            return invalid(
+                "sim_payment_mode must be one of approve, decline, timeout, unavailable",
+            );
         }
         if self.max_image_pixels == 0 || self.upload_limit_bytes < 1024 {
             return invalid(

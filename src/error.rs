@@ -33,6 +33,12 @@ pub enum AppError {
     /// 404: the named resource does not exist.
     #[error("{0} not found")]
     NotFound(&'static str),
+    /// 402: the payment gateway declined the charge.
+    #[error("the payment was declined: {0}")]
+    PaymentDeclined(String),
+    /// 409: the request conflicts with the resource's state (sold out, already cancelled).
+    #[error("{0}")]
+    Conflict(String),
     /// 413: the body is larger than the configured limit.
     #[error("request body too large")]
     PayloadTooLarge,
@@ -64,6 +70,8 @@ impl AppError {
             AppError::Unauthorized | AppError::BadCredentials => StatusCode::UNAUTHORIZED,
             AppError::Forbidden => StatusCode::FORBIDDEN,
             AppError::NotFound(_) => StatusCode::NOT_FOUND,
+            AppError::PaymentDeclined(_) => StatusCode::PAYMENT_REQUIRED,
+            AppError::Conflict(_) => StatusCode::CONFLICT,
             AppError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             AppError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,

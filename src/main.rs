@@ -183,7 +183,17 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let shutdown = tokio_util::sync::CancellationToken::new();
             cancel_on_signals(shutdown.clone());
             let tasks = tokio_util::task::TaskTracker::new();
-            ballpark::workers::start(&db, &storage, &config, true, &tasks, shutdown).await?;
+            let vendor =
+                ballpark::orders::vendor::client_for(&config, &tasks, shutdown.clone()).await?;
+            let orders = ballpark::orders::Orders::new(
+                &db,
+                &config,
+                vendor,
+                &format!("http://{}", config.bind),
+                shutdown.clone(),
+            );
+            ballpark::workers::start(&db, &storage, &config, &orders, true, &tasks, shutdown)
+                .await?;
             tracing::info!(database = %config.database_url_for_log(), "worker started");
             tasks.close();
             tasks.wait().await;

@@ -51,7 +51,7 @@ use serde_json::Value;
 
 pub use store::{
     complete, enqueue, enqueue_postgres, enqueue_sqlite, fail, list_dead, retry_dead, stats,
-    QueueStats, RetryDead,
+    Enqueue, QueueStats, RetryDead,
 };
 pub use worker::{handler_fn, QueueConfig, Wakeup, WorkerConfig, WorkerPool};
 

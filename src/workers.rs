@@ -18,6 +18,8 @@ use crate::config::Config;
 use crate::db::Db;
 use crate::media::storage::Storage;
 use crate::media::uploads::{OptimizeImage, KIND as IMAGE_JOB};
+use crate::orders::jobs::OrderJobs;
+use crate::orders::{Orders, JOB_KINDS as ORDER_JOBS};
 use crate::queue::amqp::relay::{Relay, RelayConfig};
 use crate::queue::amqp::worker::{AmqpWorker, AmqpWorkerConfig};
 use crate::queue::amqp::Broker;
@@ -43,6 +45,7 @@ pub async fn start(
     db: &Db,
     storage: &Storage,
     config: &Config,
+    orders: &Orders,
     consume: bool,
     tasks: &TaskTracker,
     shutdown: CancellationToken,
@@ -52,16 +55,21 @@ pub async fn start(
         if !consume {
             return Ok(None);
         }
-        let pool = WorkerPool::new(
+        let mut pool = WorkerPool::new(
             db.clone(),
             WorkerConfig {
                 lease: Duration::from_secs(config.job_lease_secs),
                 heartbeat_interval: Duration::from_secs(config.job_lease_secs).div_f64(3.0),
+                backoff: backoff(config),
                 ..WorkerConfig::default()
             }
-            .queue(&queue, config.image_workers),
+            .queue(&queue, config.image_workers)
+            .queue(&config.orders_queue, config.orders_workers),
         )
         .register(IMAGE_JOB, image_handler(db, storage, config));
+        for kind in ORDER_JOBS {
+            pool = pool.register(kind, OrderJobs(orders.clone()));
+        }
         let wakeup = pool.wakeup();
         tasks.spawn(pool.run(shutdown));
         return Ok(Some(wakeup));
@@ -69,16 +77,22 @@ pub async fn start(
 
     // Declare the topology once before relays and consumers start (see queue::amqp).
     let broker = Broker::connect(&url).await?;
-    broker.declare(&broker.channel().await?, &queue).await?;
+    let channel = broker.channel().await?;
+    broker.declare(&channel, &queue).await?;
+    broker.declare(&channel, &config.orders_queue).await?;
     broker.close().await;
 
     let relay = {
-        let (db, url, queue, token) = (db.clone(), url.clone(), queue.clone(), shutdown.clone());
+        let (db, url, token) = (db.clone(), url.clone(), shutdown.clone());
+        let queues = [queue.clone(), config.orders_queue.clone()];
         supervise("outbox relay", shutdown.clone(), move || {
-            let (db, url, queue, token) = (db.clone(), url.clone(), queue.clone(), token.clone());
+            let (db, url, queues, token) = (db.clone(), url.clone(), queues.clone(), token.clone());
             async move {
                 let broker = Broker::connect(&url).await?;
-                let relay = Relay::new(&broker, db, RelayConfig::default().queue(queue)).await?;
+                let relay_config = queues
+                    .into_iter()
+                    .fold(RelayConfig::default(), RelayConfig::queue);
+                let relay = Relay::new(&broker, db, relay_config).await?;
                 let result = relay.run(token).await;
                 broker.close().await;
                 result
@@ -88,22 +102,29 @@ pub async fn start(
     tasks.spawn(relay);
     if consume {
         let (db, storage, config) = (db.clone(), storage.clone(), config.clone());
+        let orders = orders.clone();
         let token = shutdown.clone();
         tasks.spawn(supervise("amqp consumer", shutdown, move || {
-            let (db, storage, config, url, token) = (
+            let (db, storage, config, url, token, orders) = (
                 db.clone(),
                 storage.clone(),
                 config.clone(),
                 url.clone(),
                 token.clone(),
+                orders.clone(),
             );
             async move {
                 let broker = Broker::connect(&url).await?;
-                let worker = AmqpWorker::new(
+                let mut worker = AmqpWorker::new(
                     db.clone(),
-                    AmqpWorkerConfig::default().queue(&config.images_queue, config.image_workers),
+                    AmqpWorkerConfig::default()
+                        .queue(&config.images_queue, config.image_workers)
+                        .queue(&config.orders_queue, config.orders_workers),
                 )
                 .register(IMAGE_JOB, image_handler(&db, &storage, &config));
+                for kind in ORDER_JOBS {
+                    worker = worker.register(kind, OrderJobs(orders.clone()));
+                }
                 let result = worker.run(broker.clone(), token).await;
                 broker.close().await;
                 result
@@ -111,6 +132,14 @@ pub async fn start(
         }));
     }
     Ok(None)
+}
+
+/// Retry delays of failed jobs (`job_retry_base_ms`, doubling, at most an hour, ±25 %).
+fn backoff(config: &Config) -> crate::queue::Backoff {
+    crate::queue::Backoff {
+        base: Duration::from_millis(config.job_retry_base_ms),
+        ..crate::queue::Backoff::default()
+    }
 }
 
 /// Runs `run` until it returns `Ok` (a clean stop) or `shutdown` is cancelled; after an error

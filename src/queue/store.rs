@@ -416,3 +416,24 @@ pub async fn purge_finished(db: &Db, before: DateTime<Utc>) -> Result<u64, sqlx:
     .map(|r| r.rows_affected()))?;
     Ok(done)
 }
+
+/// Enqueueing inside a transaction of either backend, for code that writes its business
+/// rows once for both (`queue::Enqueue::enqueue(&mut *tx, &job)`).
+#[async_trait::async_trait]
+pub trait Enqueue {
+    async fn enqueue(&mut self, job: &NewJob) -> Result<i64, sqlx::Error>;
+}
+
+#[async_trait::async_trait]
+impl Enqueue for SqliteConnection {
+    async fn enqueue(&mut self, job: &NewJob) -> Result<i64, sqlx::Error> {
+        enqueue_sqlite(self, job).await
+    }
+}
+
+#[async_trait::async_trait]
+impl Enqueue for PgConnection {
+    async fn enqueue(&mut self, job: &NewJob) -> Result<i64, sqlx::Error> {
+        enqueue_postgres(self, job).await
+    }
+}

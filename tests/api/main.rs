@@ -11,6 +11,7 @@ mod comments;
 mod crash;
 mod extras;
 mod ops;
+mod orders;
 mod profiles;
 mod uploads;
 mod users;

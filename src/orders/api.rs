@@ -1,0 +1,557 @@
+//! The orders HTTP API: thin handlers that parse the request into domain types, call the
+//! order flow, and shape the answer.
+
+use std::collections::BTreeMap;
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::domain::{Event, Payment, Status};
+use super::jobs::charge_and_record;
+use super::live::{self, Follow};
+use super::store::{self, ApplyError, NewOrder, OrderRecord, PlaceError, Placed, Scope};
+use super::vendor::{self, VendorWebhook};
+use super::VENDOR_EVENT_JOB;
+use super::{Orders, PAYMENT_DEADLINE_JOB, PLACED_JOB, RECONCILE_JOB, VENDOR_DEADLINE_JOB};
+use crate::app::AppState;
+use crate::auth::AuthUser;
+use crate::community::store::users as user_store;
+use crate::error::{AppError, Result};
+use crate::http::ApiJson;
+use crate::queue::NewJob;
+
+/// Lines in one order, and units of one item in it.
+pub const MAX_LINES: usize = 20;
+pub const MAX_QUANTITY: i64 = 20;
+/// Longest accepted `Idempotency-Key`.
+pub const MAX_KEY_LEN: usize = 255;
+/// Orders listed at once.
+const LIST_LIMIT: i64 = 50;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(place_order, list_my_orders))
+        .routes(routes!(get_order))
+        .routes(routes!(pay_order))
+        .routes(routes!(order_events))
+        .routes(routes!(store_orders))
+        .routes(routes!(store_order_events))
+        .routes(routes!(vendor_webhook))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct PlaceOrderBody {
+    pub order: PlaceOrderRequest,
+}
+
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PlaceOrderRequest {
+    pub store_id: i64,
+    pub items: Vec<OrderLine>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderLine {
+    pub menu_item_id: i64,
+    pub quantity: i64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderJson {
+    pub id: String,
+    pub store_id: i64,
+    pub status: Status,
+    pub payment: Payment,
+    pub vendor: super::domain::Vendor,
+    pub total_won: i64,
+    /// Why the order was cancelled or its payment failed.
+    pub reason: Option<String>,
+    pub items: Vec<OrderItemJson>,
+    /// Every transition, oldest first (empty in lists).
+    pub history: Vec<HistoryJson>,
+    #[serde(serialize_with = "crate::community::serialize_timestamp")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    #[serde(serialize_with = "crate::community::serialize_timestamp")]
+    #[schema(value_type = String, format = DateTime)]
+    pub updated_at: chrono::DateTime<chrono::Utc>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderItemJson {
+    pub menu_item_id: i64,
+    pub name: String,
+    pub unit_price_won: i64,
+    pub quantity: i64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct HistoryJson {
+    pub event: String,
+    pub status: String,
+    pub detail: Option<String>,
+    #[serde(serialize_with = "crate::community::serialize_timestamp")]
+    #[schema(value_type = String, format = DateTime)]
+    pub at: chrono::DateTime<chrono::Utc>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PaymentDue {
+    pub amount_won: i64,
+    /// Where to pay: `POST` it.
+    pub url: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OrderBody {
+    pub order: OrderJson,
+    /// What to pay; present when the order awaits payment.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payment: Option<PaymentDue>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OrdersBody {
+    pub orders: Vec<OrderJson>,
+}
+
+fn order_json(
+    order: &store::OrderRow,
+    items: &[store::ItemRow],
+    history: &[store::HistoryRow],
+) -> OrderJson {
+    let state = order.state().ok();
+    OrderJson {
+        id: order.id.clone(),
+        store_id: order.store_id,
+        status: state.map(|s| s.status()).unwrap_or(Status::Placed),
+        payment: state.map(|s| s.payment).unwrap_or(Payment::Unpaid),
+        vendor: state
+            .map(|s| s.vendor)
+            .unwrap_or(super::domain::Vendor::Pending),
+        total_won: order.total_won,
+        reason: order.reason.clone(),
+        items: items
+            .iter()
+            .map(|i| OrderItemJson {
+                menu_item_id: i.menu_item_id,
+                name: i.name.clone(),
+                unit_price_won: i.unit_price_won,
+                quantity: i.quantity,
+            })
+            .collect(),
+        history: history
+            .iter()
+            .map(|h| HistoryJson {
+                event: h.event.clone(),
+                status: h.status.clone(),
+                detail: h.detail.clone(),
+                at: h.at,
+            })
+            .collect(),
+        created_at: order.created_at,
+        updated_at: order.updated_at,
+    }
+}
+
+fn order_body(record: &OrderRecord) -> OrderBody {
+    let order = order_json(&record.order, &record.items, &record.history);
+    let payment = matches!(order.payment, Payment::Unpaid)
+        .then(|| !record.order.cancelled)
+        .unwrap_or(false)
+        .then(|| PaymentDue {
+            amount_won: record.order.total_won,
+            url: format!("/api/orders/{}/payment", record.order.id),
+        });
+    OrderBody { order, payment }
+}
+
+/// The parsed, validated request: lines merged by item and sorted by id.
+fn parse_lines(request: &PlaceOrderRequest) -> Result<Vec<(i64, i64)>> {
+    if request.items.is_empty() {
+        return Err(AppError::invalid(
+            "items",
+            "must name at least one menu item",
+        ));
+    }
+    if request.items.len() > MAX_LINES {
+        return Err(AppError::invalid(
+            "items",
+            format!("at most {MAX_LINES} lines per order"),
+        ));
+    }
+    let mut lines: BTreeMap<i64, i64> = BTreeMap::new();
+    for line in &request.items {
+        if !(1..=MAX_QUANTITY).contains(&line.quantity) {
+            return Err(AppError::invalid(
+                "quantity",
+                format!("must be between 1 and {MAX_QUANTITY}"),
+            ));
+        }
+        let total = lines.entry(line.menu_item_id).or_insert(0);
+        *total += line.quantity;
+        if *total > MAX_QUANTITY {
+            return Err(AppError::invalid(
+                "quantity",
+                format!("at most {MAX_QUANTITY} of one item per order"),
+            ));
+        }
+    }
+    Ok(lines.into_iter().collect())
+}
+
+fn idempotency_key(headers: &HeaderMap) -> Result<String> {
+    let value = headers
+        .get("idempotency-key")
+        .ok_or_else(|| {
+            AppError::BadRequest(
+                "the Idempotency-Key header is required: a unique value per order, reused only to retry it".into(),
+            )
+        })?
+        .to_str()
+        .map_err(|_| AppError::BadRequest("the Idempotency-Key header must be ASCII".into()))?
+        .trim();
+    if value.is_empty() || value.len() > MAX_KEY_LEN {
+        return Err(AppError::BadRequest(format!(
+            "the Idempotency-Key header must be 1 to {MAX_KEY_LEN} characters"
+        )));
+    }
+    Ok(value.to_owned())
+}
+
+/// Place an order. Requires an `Idempotency-Key` header: the same key with the same body
+/// returns the first response (status and body) for 24 hours; with a different body, 422. A
+/// refused order (sold out, unknown item) does not use up its key.
+#[utoipa::path(post, path = "/api/orders", tag = "orders", request_body = PlaceOrderBody,
+    params(("Idempotency-Key" = String, Header, description = "unique per order; reuse only to retry")),
+    responses((status = 201, body = OrderBody), (status = 400, description = "no Idempotency-Key"),
+              (status = 401), (status = 404, description = "no such store"),
+              (status = 409, description = "sold out"),
+              (status = 422, description = "invalid items, or the key was used with another request")),
+    security(("token" = [])))]
+async fn place_order(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<PlaceOrderBody>,
+) -> Result<Response> {
+    let key = idempotency_key(&headers)?;
+    let lines = parse_lines(&body.order)?;
+    let orders = &state.orders;
+    let canonical = serde_json::json!({ "storeId": body.order.store_id, "lines": lines });
+    let request_hash = hex::encode(Sha256::digest(canonical.to_string().as_bytes()));
+    let id = uuid::Uuid::now_v7().to_string();
+    let settings = &orders.settings;
+    let payload = serde_json::json!({ "order": id });
+    let after = |d: std::time::Duration| {
+        crate::db::now() + chrono::Duration::from_std(d).unwrap_or(chrono::Duration::hours(1))
+    };
+    let new = NewOrder {
+        id: id.clone(),
+        customer_id: auth.id,
+        store_id: body.order.store_id,
+        lines,
+        idempotency_key: key,
+        request_hash,
+        jobs: vec![
+            // The vendor may be down for a while: keep trying until the deadline cancels.
+            NewJob::new(&settings.queue, PLACED_JOB, payload.clone()).max_attempts(30),
+            NewJob::new(&settings.queue, VENDOR_DEADLINE_JOB, payload.clone())
+                .run_at(after(settings.vendor_deadline)),
+            NewJob::new(&settings.queue, PAYMENT_DEADLINE_JOB, payload)
+                .run_at(after(settings.payment_window)),
+        ],
+    };
+    let placed = store::place(&orders.db, &new, |record| {
+        let body = serde_json::to_string(&order_body(record)).unwrap_or_default();
+        (StatusCode::CREATED.as_u16(), body)
+    })
+    .await?;
+    let (status, body) = match placed {
+        Ok(Placed::Created { status, body }) => {
+            if let Some(wakeup) = &state.queue_wakeup {
+                wakeup.wake();
+            }
+            orders.live.poke();
+            (status, body)
+        }
+        Ok(Placed::Replayed { status, body }) => (status, body),
+        Err(PlaceError::KeyReused) => {
+            return Err(AppError::invalid(
+                "Idempotency-Key",
+                "was already used with a different request",
+            ))
+        }
+        Err(PlaceError::UnknownStore) => return Err(AppError::NotFound("store")),
+        Err(PlaceError::UnknownItem(id)) => {
+            return Err(AppError::invalid(
+                "items",
+                format!("menu item {id} is not on this store's menu"),
+            ))
+        }
+        Err(PlaceError::Unavailable(name)) => {
+            return Err(AppError::Conflict(format!("{name} is not available now")))
+        }
+        Err(PlaceError::SoldOut { name, left }) => {
+            return Err(AppError::Conflict(format!("{name}: only {left} left")))
+        }
+    };
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::CREATED);
+    Ok((
+        status,
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        body,
+    )
+        .into_response())
+}
+
+/// The caller's orders, newest first.
+#[utoipa::path(get, path = "/api/orders", tag = "orders",
+    responses((status = 200, body = OrdersBody), (status = 401)), security(("token" = [])))]
+async fn list_my_orders(
+    State(state): State<AppState>,
+    auth: AuthUser,
+) -> Result<axum::Json<OrdersBody>> {
+    let rows = store::list(&state.db, Scope::Customer(auth.id), LIST_LIMIT).await?;
+    Ok(axum::Json(OrdersBody {
+        orders: rows.iter().map(|o| order_json(o, &[], &[])).collect(),
+    }))
+}
+
+/// Who may see an order: its customer, the store's owner, and admins.
+async fn visible_order(state: &AppState, auth: &AuthUser, id: &str) -> Result<OrderRecord> {
+    let record = store::get(&state.db, id)
+        .await?
+        .ok_or(AppError::NotFound("order"))?;
+    if record.order.customer_id == auth.id
+        || may_manage_store(state, auth, record.order.store_id).await?
+    {
+        Ok(record)
+    } else {
+        // Not 403: whether someone else's order exists is not the caller's business.
+        Err(AppError::NotFound("order"))
+    }
+}
+
+/// The store's owner and admins manage a store's orders.
+async fn may_manage_store(state: &AppState, auth: &AuthUser, store_id: i64) -> Result<bool> {
+    let Some(owner) = store::store_owner(&state.db, store_id).await? else {
+        return Err(AppError::NotFound("store"));
+    };
+    if owner == Some(auth.id) {
+        return Ok(true);
+    }
+    let user = user_store::find_by_id(&state.db, auth.id)
+        .await?
+        .ok_or(AppError::Unauthorized)?;
+    Ok(user.role == "admin")
+}
+
+/// One order with its history.
+#[utoipa::path(get, path = "/api/orders/{id}", tag = "orders", params(("id" = String, Path)),
+    responses((status = 200, body = OrderBody), (status = 401), (status = 404)),
+    security(("token" = [])))]
+async fn get_order(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    Path(id): Path<String>,
+) -> Result<axum::Json<OrderBody>> {
+    let record = visible_order(&state, &auth, &id).await?;
+    Ok(axum::Json(order_body(&record)))
+}
+
+/// Pay for an order. Safe to retry: the charge carries a key derived from the order, so the
+/// gateway never takes the money twice. 200 when paid; 402 when declined (stock released);
+/// 202 when the gateway did not answer in time (a queued job settles it; follow the order).
+#[utoipa::path(post, path = "/api/orders/{id}/payment", tag = "orders", params(("id" = String, Path)),
+    responses((status = 200, body = OrderBody), (status = 202, body = OrderBody),
+              (status = 402, description = "declined"), (status = 401), (status = 404),
+              (status = 409, description = "the order can no longer be paid")),
+    security(("token" = [])))]
+async fn pay_order(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    Path(id): Path<String>,
+) -> Result<Response> {
+    let orders = &state.orders;
+    let record = store::get(&state.db, &id)
+        .await?
+        .filter(|r| r.order.customer_id == auth.id)
+        .ok_or(AppError::NotFound("order"))?;
+    if record.order.payment == Payment::Paid.as_str() {
+        return Ok(axum::Json(order_body(&record)).into_response());
+    }
+    start_charge(orders, &id).await?;
+    // If this process dies, or the gateway never answers, this job settles the charge.
+    let reconcile = NewJob::new(
+        &orders.settings.queue,
+        RECONCILE_JOB,
+        serde_json::json!({ "order": id }),
+    )
+    .run_at(
+        crate::db::now()
+            + chrono::Duration::from_std(orders.settings.payment_timeout * 2).unwrap_or_default(),
+    )
+    .max_attempts(25)
+    .dedup_key(format!("{RECONCILE_JOB}:{id}"));
+    crate::queue::enqueue(&state.db, reconcile).await?;
+    let outcome = charge_and_record(orders, &id, record.order.total_won).await;
+    orders.live.poke();
+    let record = store::get(&state.db, &id)
+        .await?
+        .ok_or(AppError::NotFound("order"))?;
+    let body = axum::Json(order_body(&record));
+    Ok(match outcome {
+        Ok(Event::ChargeDeclined { reason }) => AppError::PaymentDeclined(reason).into_response(),
+        Ok(_) => body.into_response(),
+        Err(err) => {
+            tracing::warn!(order = %id, error = %err, "payment outcome unknown; a job will settle it");
+            (StatusCode::ACCEPTED, body).into_response()
+        }
+    })
+}
+
+/// Marks the payment as under way; refuses orders that can no longer be paid.
+async fn start_charge(orders: &Orders, id: &str) -> Result<()> {
+    match store::apply_event(&orders.db, id, &Event::ChargeStarted, &orders.follow_ups()).await {
+        Ok(_) => Ok(()),
+        Err(ApplyError::NotFound) => Err(AppError::NotFound("order")),
+        Err(ApplyError::Refused(refused)) => Err(AppError::Conflict(refused.0.to_string())),
+        Err(ApplyError::Database(err)) => Err(err.into()),
+        Err(ApplyError::Corrupt(err)) => Err(AppError::Internal(err)),
+    }
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct StreamQuery {
+    /// Send history rows after this id (the SSE `Last-Event-ID` header wins if present).
+    pub after: Option<i64>,
+}
+
+fn last_event_id(headers: &HeaderMap, query: &StreamQuery) -> i64 {
+    headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .or(query.after)
+        .unwrap_or(0)
+}
+
+/// Live status changes of one order, as server-sent events (`event: order`, `id` = history id).
+#[utoipa::path(get, path = "/api/orders/{id}/events", tag = "orders",
+    params(("id" = String, Path), StreamQuery),
+    responses((status = 200, content_type = "text/event-stream", description = "history rows as they happen"),
+              (status = 401), (status = 404)),
+    security(("token" = [])))]
+async fn order_events(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    axum::extract::Query(query): axum::extract::Query<StreamQuery>,
+) -> Result<Response> {
+    visible_order(&state, &auth, &id).await?;
+    let after = last_event_id(&headers, &query);
+    let live = &state.orders.live;
+    Ok(live::stream(state.db.clone(), live.clone(), Follow::Order(id), after).into_response())
+}
+
+/// A store's newest orders (its owner and admins).
+#[utoipa::path(get, path = "/api/stores/{id}/orders", tag = "orders", params(("id" = i64, Path)),
+    responses((status = 200, body = OrdersBody), (status = 401), (status = 403), (status = 404)),
+    security(("token" = [])))]
+async fn store_orders(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    Path(store_id): Path<i64>,
+) -> Result<axum::Json<OrdersBody>> {
+    if !may_manage_store(&state, &auth, store_id).await? {
+        return Err(AppError::Forbidden);
+    }
+    let rows = store::list(&state.db, Scope::Store(store_id), LIST_LIMIT).await?;
+    Ok(axum::Json(OrdersBody {
+        orders: rows.iter().map(|o| order_json(o, &[], &[])).collect(),
+    }))
+}
+
+/// Live changes of every order of a store, as server-sent events (its owner and admins).
+#[utoipa::path(get, path = "/api/stores/{id}/orders/events", tag = "orders",
+    params(("id" = i64, Path), StreamQuery),
+    responses((status = 200, content_type = "text/event-stream"), (status = 401), (status = 403), (status = 404)),
+    security(("token" = [])))]
+async fn store_order_events(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    Path(store_id): Path<i64>,
+    headers: HeaderMap,
+    axum::extract::Query(query): axum::extract::Query<StreamQuery>,
+) -> Result<Response> {
+    if !may_manage_store(&state, &auth, store_id).await? {
+        return Err(AppError::Forbidden);
+    }
+    let after = last_event_id(&headers, &query);
+    let live = &state.orders.live;
+    Ok(live::stream(
+        state.db.clone(),
+        live.clone(),
+        Follow::Store(store_id),
+        after,
+    )
+    .into_response())
+}
+
+/// Progress reports from a store's vendor. The body must be signed (header
+/// `x-vendor-signature: sha256=<hex HMAC-SHA256 of the body>` with the shared secret). The
+/// report is queued and applied by a worker; 202 means it is safely stored.
+#[utoipa::path(post, path = "/api/vendor/webhooks", tag = "orders",
+    request_body(content = String, description = "a VendorWebhook as JSON", content_type = "application/json"),
+    responses((status = 202), (status = 401, description = "missing or wrong signature"),
+              (status = 404, description = "no such order"), (status = 422)))]
+async fn vendor_webhook(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<StatusCode> {
+    let orders = &state.orders;
+    let signature = headers
+        .get(vendor::SIGNATURE_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if !vendor::verify(&orders.settings.webhook_secret, &body, signature) {
+        return Err(AppError::Unauthorized);
+    }
+    let hook: VendorWebhook = serde_json::from_slice(&body)
+        .map_err(|e| AppError::invalid("body", format!("is not a vendor webhook: {e}")))?;
+    if store::get(&state.db, &hook.order_id).await?.is_none() {
+        return Err(AppError::NotFound("order"));
+    }
+    let event = serde_json::to_value(hook.event).unwrap_or_default();
+    let event = event.as_str().unwrap_or("unknown");
+    let job = NewJob::new(
+        &orders.settings.queue,
+        VENDOR_EVENT_JOB,
+        serde_json::json!({ "order": hook.order_id, "webhook": hook }),
+    )
+    .max_attempts(10)
+    // A vendor retrying a webhook we already stored does not queue it twice.
+    .dedup_key(format!("{VENDOR_EVENT_JOB}:{}:{event}", hook.order_id));
+    crate::queue::enqueue(&state.db, job).await?;
+    if let Some(wakeup) = &state.queue_wakeup {
+        wakeup.wake();
+    }
+    Ok(StatusCode::ACCEPTED)
+}

@@ -27,9 +27,9 @@ pub struct TestApp {
     _database: ScratchDb,
     /// Where this app stores uploads; removed with the app.
     _media: tempfile::TempDir,
-    /// The RabbitMQ queue this app declared, if it runs jobs through a broker; deleted with
+    /// The RabbitMQ queues this app declared, if it runs jobs through a broker; deleted with
     /// the app.
-    broker_queue: Option<(String, String)>,
+    broker_queues: Option<(String, Vec<String>)>,
 }
 
 /// Options a test may change before the app starts.
@@ -56,10 +56,12 @@ pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut Config)) 
     let mut config = test_config(database_url.clone());
     config.media_dir = media.path().display().to_string();
     adjust(&mut config);
-    let broker_queue = config
-        .broker
-        .as_ref()
-        .map(|url| (url.expose().to_string(), config.images_queue.clone()));
+    let broker_queues = config.broker.as_ref().map(|url| {
+        (
+            url.expose().to_string(),
+            vec![config.images_queue.clone(), config.orders_queue.clone()],
+        )
+    });
     let app = Application::build(config)
         .await
         .expect("application builds");
@@ -75,7 +77,7 @@ pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut Config)) 
         server: Some(server),
         _database: database,
         _media: media,
-        broker_queue,
+        broker_queues,
     }
 }
 
@@ -168,10 +170,12 @@ impl TestApp {
 impl Drop for TestApp {
     fn drop(&mut self) {
         self.shutdown.cancel();
-        if let Some((url, queue)) = self.broker_queue.take() {
+        if let Some((url, queues)) = self.broker_queues.take() {
             block_on_thread(async move {
                 if let Ok(broker) = ballpark::queue::amqp::Broker::connect(&url).await {
-                    let _ = broker.delete(&queue).await;
+                    for queue in &queues {
+                        let _ = broker.delete(queue).await;
+                    }
                     broker.close().await;
                 }
             });

@@ -215,9 +215,10 @@ crate::on_both_backends!(
 );
 
 /// The same jobs through RabbitMQ: the outbox relay publishes them, a consumer runs them.
-fn via_rabbitmq(config: &mut ballpark::config::Config) {
+pub fn via_rabbitmq(config: &mut ballpark::config::Config) {
     config.broker = Some(ballpark::config::Secret::new(crate::helpers::amqp_url()));
     config.images_queue = format!("images-test-{}", uuid::Uuid::new_v4().simple());
+    config.orders_queue = format!("orders-test-{}", uuid::Uuid::new_v4().simple());
 }
 
 crate::on_both_backends_with!(

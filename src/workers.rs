@@ -117,9 +117,12 @@ pub async fn start(
                 let broker = Broker::connect(&url).await?;
                 let mut worker = AmqpWorker::new(
                     db.clone(),
-                    AmqpWorkerConfig::default()
-                        .queue(&config.images_queue, config.image_workers)
-                        .queue(&config.orders_queue, config.orders_workers),
+                    AmqpWorkerConfig {
+                        backoff: backoff(&config),
+                        ..AmqpWorkerConfig::default()
+                    }
+                    .queue(&config.images_queue, config.image_workers)
+                    .queue(&config.orders_queue, config.orders_workers),
                 )
                 .register(IMAGE_JOB, image_handler(&db, &storage, &config));
                 for kind in ORDER_JOBS {

@@ -30,13 +30,16 @@
 //!   that is acked without running, but a crash between the effect and the record runs it
 //!   again; such handlers stay idempotent, as on the database backend. Duplicates arriving
 //!   at the same time in one process wait for each other.
-//! - **Retries are the broker's**: a retryable failure is nacked with requeue, and the
-//!   quorum queue dead-letters a message returned more than `x-delivery-limit` times (it is
-//!   delivered at most limit + 1 times, with no backoff delay between deliveries). A permanent error, or a job out of
-//!   its own `max_attempts`, is rejected without requeue and goes to the dead-letter queue
-//!   at once. The job row follows (`queued` / `dead` with `last_error`), so `stats` and the
-//!   dead-job admin views work on this backend too; retrying a dead job clears
-//!   `published_at` (a trigger), so the relay publishes it again.
+//! - **Retries go back through the outbox, with backoff.** A retryable failure puts the job
+//!   row back to `queued` with `run_at` = now + the backoff delay (exponential, with jitter)
+//!   and `published_at` cleared, and only then acks the delivery; the relay publishes it again
+//!   when it is due. (RabbitMQ has no per-message delay without a plugin; a plain requeue
+//!   would retry at once, hammering a vendor that is down.) A permanent error, or a job out
+//!   of its `max_attempts`, is rejected without requeue and goes to the dead-letter queue at
+//!   once. The broker's `x-delivery-limit` still bounds a message that never gets settled
+//!   (its consumer dies mid-run every time). The job row follows (`queued` / `dead` with
+//!   `last_error`), so `stats` and the dead-job admin views work on this backend too;
+//!   retrying a dead job clears `published_at` (a trigger), so the relay publishes it again.
 //! - **Run one backend per queue.** The database [`WorkerPool`](super::WorkerPool) does not
 //!   look at `published_at`; a queue worked by both would run jobs twice.
 //! - **Declare the topology once at startup** ([`Broker::declare`]), before starting relays

@@ -4,7 +4,7 @@
 //! is unreachable the tests fail, saying so.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use ballpark::db::Db;
@@ -12,7 +12,7 @@ use ballpark::queue::amqp::{
     dead_letter_name, purge_processed, AmqpWorker, AmqpWorkerConfig, Broker, Relay, RelayConfig,
     Tx, TxJobHandler,
 };
-use ballpark::queue::{self, handler_fn, store, JobError, JobStatus, NewJob, RetryDead};
+use ballpark::queue::{self, handler_fn, store, Backoff, JobError, JobStatus, NewJob, RetryDead};
 use lapin::options::{
     BasicGetOptions, BasicPublishOptions, ConfirmSelectOptions, QueueDeclareOptions,
 };
@@ -155,7 +155,7 @@ on_both_backends!(
     a_job_is_marked_published_only_once_the_broker_confirms_it,
     the_consumer_runs_the_handler_acks_and_marks_the_job_done,
     a_duplicate_delivery_has_no_second_effect,
-    a_failing_job_is_redelivered_then_dead_lettered_after_the_delivery_limit,
+    a_failing_job_is_retried_after_a_backoff_then_dead_lettered_when_its_attempts_run_out,
     a_permanent_failure_is_dead_lettered_at_once,
     a_delayed_job_is_not_published_before_its_run_at,
     a_retried_dead_job_is_published_again,
@@ -314,7 +314,7 @@ async fn enqueue_in_transaction(db: &Db, job: &NewJob, commit: bool) -> i64 {
 
 /// Counts handler runs per job id.
 #[derive(Clone, Default)]
-struct Runs(Arc<std::sync::Mutex<Vec<i64>>>);
+struct Runs(Arc<Mutex<Vec<i64>>>);
 
 impl Runs {
     fn record(&self, id: i64) {
@@ -529,28 +529,47 @@ async fn a_duplicate_delivery_has_no_second_effect(ctx: Ctx) {
     relay.close().await;
 }
 
-async fn a_failing_job_is_redelivered_then_dead_lettered_after_the_delivery_limit(ctx: Ctx) {
-    // Arrange: the job would allow 10 attempts; the queue's delivery limit ends it first.
-    let runs = Arc::new(AtomicUsize::new(0));
-    let counter = runs.clone();
-    let (token, worker) = start_worker(&ctx, 1, "flaky", move |_job| {
-        let counter = counter.clone();
-        async move {
-            counter.fetch_add(1, Ordering::SeqCst);
-            Err(JobError::retry("the vendor is down"))
-        }
-    });
+async fn a_failing_job_is_retried_after_a_backoff_then_dead_lettered_when_its_attempts_run_out(
+    ctx: Ctx,
+) {
+    // Arrange: three attempts, 200 ms apart at least (no jitter).
+    let runs: Arc<Mutex<Vec<tokio::time::Instant>>> = Arc::default();
+    let seen = runs.clone();
+    let worker = AmqpWorker::new(
+        ctx.db.clone(),
+        AmqpWorkerConfig {
+            backoff: Backoff {
+                base: Duration::from_millis(200),
+                max: Duration::from_secs(1),
+                jitter: 0.0,
+            },
+            ..worker_config(&ctx.queue, 1)
+        },
+    )
+    .register(
+        "flaky",
+        handler_fn(move |_job| {
+            let seen = seen.clone();
+            async move {
+                seen.lock().unwrap().push(tokio::time::Instant::now());
+                Err(JobError::retry("the vendor is down"))
+            }
+        }),
+    );
+    let token = CancellationToken::new();
+    let worker = tokio::spawn(worker.run(ctx.broker.clone(), token.clone()));
     let relay = Relay::new(&ctx.broker, ctx.db.clone(), relay_config(&ctx.queue))
         .await
         .unwrap();
+    let relay_token = CancellationToken::new();
+    let relaying = tokio::spawn(relay.run(relay_token.clone()));
     // Act
     let id = queue::enqueue(
         &ctx.db,
-        NewJob::new(ctx.queue.clone(), "flaky", json!({})).max_attempts(10),
+        NewJob::new(ctx.queue.clone(), "flaky", json!({})).max_attempts(3),
     )
     .await
     .unwrap();
-    relay.relay_once().await.unwrap();
     // Assert
     let dead_queue = dead_letter_name(&ctx.queue);
     eventually(
@@ -561,16 +580,19 @@ async fn a_failing_job_is_redelivered_then_dead_lettered_after_the_delivery_limi
     .await;
     token.cancel();
     worker.await.unwrap().unwrap();
-    let expected_runs = DELIVERY_LIMIT as usize + 1;
-    assert_eq!(
-        runs.load(Ordering::SeqCst),
-        expected_runs,
-        "delivered once plus once per allowed failure"
+    relay_token.cancel();
+    relaying.await.unwrap().unwrap();
+    let runs = runs.lock().unwrap().clone();
+    assert_eq!(runs.len(), 3, "one run per attempt");
+    assert!(runs[1] - runs[0] >= Duration::from_millis(200), "{runs:?}");
+    assert!(
+        runs[2] - runs[1] >= Duration::from_millis(400),
+        "backoff doubles: {runs:?}"
     );
     let dead = job(&ctx.db, id).await;
     assert_eq!(dead.status, JobStatus::Dead);
     assert_eq!(dead.last_error.as_deref(), Some("the vendor is down"));
-    assert_eq!(dead.attempts, expected_runs as i32);
+    assert_eq!(dead.attempts, 3);
     assert_eq!(processed_count(&ctx.db, id).await, 0);
     assert_eq!(ready(&ctx.broker, &ctx.queue).await, 0);
     let letter = take(&ctx.broker, &dead_queue).await.expect("a dead letter");
@@ -581,7 +603,6 @@ async fn a_failing_job_is_redelivered_then_dead_lettered_after_the_delivery_limi
         (stats[0].dead, stats[0].queued, stats[0].running),
         (1, 0, 0)
     );
-    relay.close().await;
 }
 
 async fn a_permanent_failure_is_dead_lettered_at_once(ctx: Ctx) {

@@ -33,7 +33,9 @@ use tracing::Instrument;
 
 use super::{header_int, Broker};
 use crate::db::Db;
-use crate::queue::{now, Job, JobError, JobHandler, JobStatus, QueueConfig, DEFAULT_MAX_ATTEMPTS};
+use crate::queue::{
+    now, Backoff, Job, JobError, JobHandler, JobStatus, QueueConfig, DEFAULT_MAX_ATTEMPTS,
+};
 use crate::{on_read, on_write};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -44,6 +46,8 @@ pub struct AmqpWorkerConfig {
     pub queues: Vec<QueueConfig>,
     /// How long handlers in flight may take to finish after shutdown starts.
     pub shutdown_grace: Duration,
+    /// Delay before a failed job runs again (the outbox republishes it then).
+    pub backoff: Backoff,
 }
 
 impl Default for AmqpWorkerConfig {
@@ -52,6 +56,7 @@ impl Default for AmqpWorkerConfig {
             worker_id: format!("amqp-worker-{}", uuid::Uuid::new_v4().simple()),
             queues: Vec::new(),
             shutdown_grace: Duration::from_secs(10),
+            backoff: Backoff::default(),
         }
     }
 }
@@ -137,6 +142,7 @@ struct Shared {
     db: Db,
     worker_id: String,
     delivery_limit: u32,
+    backoff: Backoff,
     handlers: HashMap<String, Handler>,
     in_flight: InFlight,
     /// Cancelled when the grace period is over: handlers still running are abandoned.
@@ -203,6 +209,7 @@ impl AmqpWorker {
             db,
             worker_id: config.worker_id.clone(),
             delivery_limit: broker.configured_delivery_limit(),
+            backoff: config.backoff,
             handlers,
             in_flight: InFlight::default(),
             abandon: CancellationToken::new(),
@@ -463,25 +470,32 @@ async fn settle(
         }
         Err(error) => {
             let out_of_attempts = !error.retryable || job.attempts >= job.max_attempts;
-            // This nack is a failed delivery too; past the limit the broker dead-letters it.
+            // This delivery failed too; past the limit the broker dead-letters it anyway.
             let broker_gives_up = failed_before + 1 > i64::from(shared.delivery_limit);
-            let status = if out_of_attempts || broker_gives_up {
-                JobStatus::Dead
-            } else {
-                JobStatus::Queued
-            };
-            if let Err(err) = record_failure(&shared.db, job, status, &error).await {
-                tracing::error!(error = %err, "could not record a failed job");
-            }
-            if status == JobStatus::Dead {
+            if out_of_attempts || broker_gives_up {
+                if let Err(err) = record_failure(&shared.db, job, JobStatus::Dead, &error).await {
+                    tracing::error!(error = %err, "could not record a failed job");
+                }
                 tracing::error!(error = %error, "job failed for the last time; dead-lettered");
-            } else {
-                tracing::warn!(error = %error, "job failed; requeued");
+                return if out_of_attempts {
+                    Verdict::DeadLetter
+                } else {
+                    Verdict::Requeue
+                };
             }
-            if out_of_attempts {
-                Verdict::DeadLetter
-            } else {
-                Verdict::Requeue
+            // Retry after a backoff: the row goes back to the outbox with a later run_at,
+            // and the relay publishes it again when it is due. The delivery is acked only
+            // once that is recorded; if recording fails, the broker redelivers at once.
+            let delay = shared.backoff.delay(job.attempts);
+            match reschedule(&shared.db, job, &error, delay).await {
+                Ok(()) => {
+                    tracing::warn!(error = %error, ?delay, "job failed; retrying after a backoff");
+                    Verdict::Ack
+                }
+                Err(err) => {
+                    tracing::error!(error = %err, "could not reschedule a failed job; requeued");
+                    Verdict::Requeue
+                }
             }
         }
     }
@@ -659,6 +673,29 @@ async fn record_failure(
     .bind(status.as_str())
     .bind(&error.message)
     .bind(finished_at)
+    .bind(now)
+    .execute(pool)
+    .await
+    .map(|_| ()))
+}
+
+/// Puts a failed job back into the outbox, due after `delay`.
+async fn reschedule(
+    db: &Db,
+    job: &Job,
+    error: &JobError,
+    delay: Duration,
+) -> Result<(), sqlx::Error> {
+    let now = now();
+    let run_at = now + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::hours(1));
+    on_write!(db, pool => sqlx::query(
+        "UPDATE jobs SET status = 'queued', last_error = $2, run_at = $3, published_at = NULL, \
+           locked_by = NULL, locked_until = NULL, updated_at = $4 \
+         WHERE id = $1 AND status = 'running'",
+    )
+    .bind(job.id)
+    .bind(&error.message)
+    .bind(run_at)
     .bind(now)
     .execute(pool)
     .await

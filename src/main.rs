@@ -51,6 +51,9 @@ enum Command {
         /// amqp://user:password@host:port/vhost: run jobs through RabbitMQ.
         #[arg(long)]
         broker: Option<String>,
+        /// Base URL of the vendor API; unset starts the simulated vendor in-process.
+        #[arg(long)]
+        vendor_url: Option<String>,
     },
     /// Apply database migrations and exit.
     Migrate {
@@ -144,6 +147,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             no_demo,
             env,
             broker,
+            vendor_url,
         } => {
             let overrides = Overrides {
                 bind,
@@ -151,6 +155,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 env,
                 demo: no_demo.then_some(false),
                 broker,
+                vendor_url,
+                ..Overrides::default()
             };
             let config = Config::load(cli.config.as_deref(), overrides)?;
             tracing::info!(

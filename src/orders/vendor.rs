@@ -264,6 +264,53 @@ impl VendorClient for HttpVendorClient {
     }
 }
 
+/// The vendor `serve` talks to, as configured.
+pub struct VendorConnection {
+    pub client: std::sync::Arc<dyn VendorClient>,
+    /// The in-process simulation, when `vendor_url` is unset: its address, and the handle to
+    /// steer it (demo, tests).
+    pub simulated: Option<crate::vendor_sim::SimVendor>,
+}
+
+/// Connects to `config.vendor_url`, or, when it is unset, starts the simulated vendor on a
+/// free local port (spawned on `tasks`, stopped by `shutdown`) and connects to that. Either
+/// way the orders core talks HTTP to it through [`HttpVendorClient`], so the in-process demo
+/// exercises the same code path as a real vendor.
+pub async fn connect(
+    config: &crate::config::Config,
+    tasks: &tokio_util::task::TaskTracker,
+    shutdown: tokio_util::sync::CancellationToken,
+) -> anyhow::Result<VendorConnection> {
+    let timeout = Duration::from_millis(config.vendor_timeout_ms);
+    let (base_url, simulated) = match &config.vendor_url {
+        Some(url) => (url.clone(), None),
+        None => {
+            use crate::vendor_sim::{SimVendor, SimVendorConfig};
+            let sim = SimVendor::bind(
+                SimVendorConfig::from_config(config),
+                ([127, 0, 0, 1], 0).into(),
+                tasks,
+                shutdown,
+            )
+            .await?;
+            if config.env == crate::config::Environment::Production {
+                tracing::warn!(
+                    url = %sim.url(),
+                    "no vendor_url in production: orders go to the SIMULATED vendor"
+                );
+            } else {
+                tracing::info!(url = %sim.url(), "no vendor_url: using the simulated vendor");
+            }
+            (sim.url(), Some(sim))
+        }
+    };
+    let client = HttpVendorClient::new(&base_url, timeout)?;
+    Ok(VendorConnection {
+        client: std::sync::Arc::new(client),
+        simulated,
+    })
+}
+
 fn parse_base_url(base_url: &str) -> anyhow::Result<Url> {
     let url = Url::parse(base_url)
         .map_err(|err| anyhow::anyhow!("vendor URL {base_url:?} is not a URL: {err}"))?;

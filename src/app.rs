@@ -69,6 +69,7 @@ pub struct Application {
     /// Stops the background tasks; cancelled after the HTTP server has drained.
     background: CancellationToken,
     tasks: TaskTracker,
+    simulated_vendor: Option<crate::vendor_sim::SimVendorHandle>,
 }
 
 impl Application {
@@ -96,8 +97,8 @@ impl Application {
         let background = CancellationToken::new();
         let tasks = TaskTracker::new();
         let server_url = format!("http://{}", listener.local_addr()?);
-        let vendor = crate::orders::vendor::client_for(&config, &tasks, background.clone()).await?;
-        let orders = Orders::new(&db, &config, vendor, &server_url, shutdown.clone());
+        let vendor = crate::orders::vendor::connect(&config, &tasks, background.clone()).await?;
+        let orders = Orders::new(&db, &config, vendor.client, &server_url, shutdown.clone());
         let state = AppState {
             orders,
             storage,
@@ -137,7 +138,13 @@ impl Application {
             shutdown,
             background,
             tasks,
+            simulated_vendor: vendor.simulated.map(|sim| sim.handle()),
         })
+    }
+
+    /// The in-process simulated vendor, when `vendor_url` is unset (tests steer it).
+    pub fn simulated_vendor(&self) -> Option<crate::vendor_sim::SimVendorHandle> {
+        self.simulated_vendor.clone()
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -164,6 +171,7 @@ impl Application {
             shutdown,
             background,
             tasks,
+            ..
         } = self;
         let grace = Duration::from_secs(state.config.shutdown_grace_secs);
         tracing::info!(addr = %listener.local_addr()?, "listening");

@@ -3,8 +3,8 @@
 //! start, so a bad value stops the server with a message naming the setting instead of
 //! surfacing later as a confusing runtime error.
 //!
-//! Secrets (the JWT key, database passwords inside URLs) are wrapped so that `Debug` and the
-//! start-up log never print them.
+//! Secrets (the JWT key, the vendor webhook key, database passwords inside URLs) are wrapped so
+//! that `Debug` and the start-up log never print them.
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -16,6 +16,10 @@ use serde::{Deserialize, Serialize};
 
 /// The development JWT key. Fine on a laptop; refused in production.
 pub const DEV_JWT_SECRET: &str = "ballpark-development-secret-do-not-use-in-production";
+
+/// The development key for vendor webhook signatures, shared by `serve` and `ballpark vendor`
+/// out of the box. Refused in production.
+pub const DEV_VENDOR_WEBHOOK_SECRET: &str = "ballpark-development-vendor-webhook-secret";
 
 /// The settings that may come from `BALLPARK_*` variables. Listing them keeps unrelated
 /// variables with the same prefix (used by scripts and tests) from being read as settings.
@@ -52,6 +56,11 @@ const ENV_KEYS: &[&str] = &[
     "public_url",
     "vendor_url",
     "vendor_webhook_secret",
+    "vendor_timeout_ms",
+    "sim_vendor_response_delay_ms",
+    "sim_vendor_accept_delay_ms",
+    "sim_vendor_step_delay_ms",
+    "sim_vendor_reject_rate",
 ];
 
 /// A value that must never be logged.
@@ -151,11 +160,23 @@ pub struct Config {
     pub sim_payment_latency_ms: u64,
     /// The server's own address as vendors reach it (for webhooks); unset uses `bind`.
     pub public_url: Option<String>,
-    /// The vendors' system (`ballpark vendor`, or a real one); unset runs the simulated
-    /// vendor inside `serve`.
+    /// Base URL of the snack bars' vendor API. Unset: `serve` starts the simulated vendor
+    /// ([`crate::vendor_sim`]) in-process on a free local port.
     pub vendor_url: Option<String>,
-    /// Shared secret that signs vendor webhooks.
+    /// Key the vendor signs its webhooks with (HMAC-SHA256). Production refuses the
+    /// development default.
     pub vendor_webhook_secret: Secret,
+    /// How long one call to the vendor may take before it counts as unavailable (and is
+    /// retried by the job).
+    pub vendor_timeout_ms: u64,
+    /// Simulated vendor: how long it takes to answer `POST /orders`.
+    pub sim_vendor_response_delay_ms: u64,
+    /// Simulated vendor: from receiving an order to its `accepted` (or `rejected`) webhook.
+    pub sim_vendor_accept_delay_ms: u64,
+    /// Simulated vendor: between `accepted`, `preparing`, `ready` and `picked_up`.
+    pub sim_vendor_step_delay_ms: u64,
+    /// Simulated vendor: the share of orders it rejects (by webhook), from 0.0 to 1.0.
+    pub sim_vendor_reject_rate: f64,
 }
 
 impl Default for Config {
@@ -192,7 +213,12 @@ impl Default for Config {
             sim_payment_latency_ms: 50,
             public_url: None,
             vendor_url: None,
-            vendor_webhook_secret: Secret::new("dev-only-vendor-webhook-secret"),
+            vendor_webhook_secret: Secret::new(DEV_VENDOR_WEBHOOK_SECRET),
+            vendor_timeout_ms: 5000,
+            sim_vendor_response_delay_ms: 0,
+            sim_vendor_accept_delay_ms: 500,
+            sim_vendor_step_delay_ms: 2000,
+            sim_vendor_reject_rate: 0.0,
         }
     }
 }
@@ -210,6 +236,18 @@ pub struct Overrides {
     pub demo: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub broker: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vendor_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vendor_webhook_secret: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sim_vendor_response_delay_ms: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sim_vendor_accept_delay_ms: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sim_vendor_step_delay_ms: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sim_vendor_reject_rate: Option<f64>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -261,6 +299,28 @@ impl Config {
             if key.len() < 32 {
                 return invalid("jwt_secret must be at least 32 bytes in production");
             }
+            let key = self.vendor_webhook_secret.expose();
+            if key == DEV_VENDOR_WEBHOOK_SECRET || key.is_empty() {
+                return invalid(
+                    "vendor_webhook_secret must be set (BALLPARK_VENDOR_WEBHOOK_SECRET) in production; the development default is refused",
+                );
+            }
+        }
+        if self.vendor_webhook_secret.expose().is_empty() {
+            return invalid("vendor_webhook_secret must not be empty");
+        }
+        if let Some(url) = &self.vendor_url {
+            if !(url.starts_with("http://") || url.starts_with("https://"))
+                || reqwest::Url::parse(url).is_err()
+            {
+                return invalid("vendor_url must be an http:// or https:// URL");
+            }
+        }
+        if self.vendor_timeout_ms == 0 {
+            return invalid("vendor_timeout_ms must be positive");
+        }
+        if !(0.0..=1.0).contains(&self.sim_vendor_reject_rate) {
+            return invalid("sim_vendor_reject_rate must be between 0.0 and 1.0");
         }
         if self.database_max_connections == 0 {
             return invalid("database_max_connections must be at least 1");
@@ -345,18 +405,68 @@ mod tests {
         let config = Config {
             env: Environment::Production,
             jwt_secret: Secret::new("x".repeat(40)),
+            vendor_webhook_secret: Secret::new("whsec_issued_by_the_vendor"),
             ..Config::default()
         };
         config.validate().unwrap();
     }
 
     #[test]
+    fn production_refuses_the_default_vendor_webhook_secret() {
+        let config = Config {
+            env: Environment::Production,
+            jwt_secret: Secret::new("x".repeat(40)),
+            ..Config::default()
+        };
+        let err = config.validate().unwrap_err().to_string();
+        assert!(err.contains("vendor_webhook_secret"), "{err}");
+    }
+
+    #[test]
+    fn vendor_settings_out_of_range_are_refused() {
+        let bad = [
+            Config {
+                vendor_url: Some("vendor.example:8090".into()),
+                ..Config::default()
+            },
+            Config {
+                vendor_timeout_ms: 0,
+                ..Config::default()
+            },
+            Config {
+                sim_vendor_reject_rate: 1.5,
+                ..Config::default()
+            },
+            Config {
+                sim_vendor_reject_rate: f64::NAN,
+                ..Config::default()
+            },
+            Config {
+                vendor_webhook_secret: Secret::new(""),
+                ..Config::default()
+            },
+        ];
+        for config in bad {
+            assert!(config.validate().is_err(), "{config:?}");
+        }
+        let good = Config {
+            vendor_url: Some("https://vendor.example/api".into()),
+            sim_vendor_reject_rate: 1.0,
+            ..Config::default()
+        };
+        good.validate().unwrap();
+    }
+
+    #[test]
     fn secrets_do_not_appear_in_debug_output() {
         let config = Config {
             jwt_secret: Secret::new("super-secret-value"),
+            vendor_webhook_secret: Secret::new("vendor-secret-value"),
             ..Config::default()
         };
-        assert!(!format!("{config:?}").contains("super-secret-value"));
+        let shown = format!("{config:?}");
+        assert!(!shown.contains("super-secret-value"));
+        assert!(!shown.contains("vendor-secret-value"));
     }
 
     #[test]

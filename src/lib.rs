@@ -17,6 +17,8 @@
 //! | [`workers`]   | which jobs run where: the handlers, on database workers or on RabbitMQ (relay + consumers) |
 //! | [`http`]      | small HTTP helpers shared by every module (JSON extractor, request ids) |
 //! | [`media`]     | image bytes: sniffing, decompression-bomb guard, decode at reduced size, EXIF orientation, metadata stripping, JPEG/WebP variants |
+//! | [`orders`]    | snack-bar orders; [`orders::vendor`] is the contract with the stands' own systems |
+//! | [`vendor_sim`] | the bundled simulated vendor (`ballpark vendor`, or in-process when `vendor_url` is unset): slow, down or picky on demand, webhooks with retries |
 //!
 //! `main.rs` only parses the command line; tests build the application exactly as `main` does,
 //! through [`app::Application::build`], on port 0.
@@ -34,6 +36,7 @@ pub mod media;
 pub mod ops;
 pub mod orders;
 pub mod queue;
+pub mod vendor_sim;
 pub mod workers;
 
 pub use error::{AppError, Result};

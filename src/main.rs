@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use ballpark::app::{cancel_on_signals, Application};
 use ballpark::config::{Config, Environment, Overrides};
 use ballpark::db::Db;
+use ballpark::vendor_sim::{SimVendor, SimVendorConfig};
 use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
@@ -51,6 +52,31 @@ enum Command {
         /// amqp://user:password@host:port/vhost: run jobs through RabbitMQ.
         #[arg(long)]
         broker: Option<String>,
+        /// Base URL of the vendor API; unset starts the simulated vendor in-process.
+        #[arg(long)]
+        vendor_url: Option<String>,
+    },
+    /// Run the simulated snack-bar vendor (its own small HTTP service; steer it with
+    /// POST /control). Settings not given here come from the sim_vendor_* configuration.
+    Vendor {
+        #[arg(long, default_value = "127.0.0.1:8090")]
+        bind: SocketAddr,
+        /// How long POST /orders takes to answer.
+        #[arg(long)]
+        response_delay_ms: Option<u64>,
+        /// From receiving an order to its accepted/rejected webhook.
+        #[arg(long)]
+        accept_delay_ms: Option<u64>,
+        /// Between the later webhooks (preparing, ready, picked_up).
+        #[arg(long)]
+        step_delay_ms: Option<u64>,
+        /// Share of orders rejected by webhook, 0.0 to 1.0.
+        #[arg(long)]
+        reject_rate: Option<f64>,
+        /// Key to sign webhooks with; must be the server's vendor_webhook_secret (better
+        /// given as BALLPARK_VENDOR_WEBHOOK_SECRET, which stays out of `ps`).
+        #[arg(long)]
+        webhook_secret: Option<String>,
     },
     /// Apply database migrations and exit.
     Migrate {
@@ -144,6 +170,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             no_demo,
             env,
             broker,
+            vendor_url,
         } => {
             let overrides = Overrides {
                 bind,
@@ -151,6 +178,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 env,
                 demo: no_demo.then_some(false),
                 broker,
+                vendor_url,
+                ..Overrides::default()
             };
             let config = Config::load(cli.config.as_deref(), overrides)?;
             tracing::info!(
@@ -184,11 +213,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             cancel_on_signals(shutdown.clone());
             let tasks = tokio_util::task::TaskTracker::new();
             let vendor =
-                ballpark::orders::vendor::client_for(&config, &tasks, shutdown.clone()).await?;
+                ballpark::orders::vendor::connect(&config, &tasks, shutdown.clone()).await?;
             let orders = ballpark::orders::Orders::new(
                 &db,
                 &config,
-                vendor,
+                vendor.client,
                 &format!("http://{}", config.bind),
                 shutdown.clone(),
             );
@@ -199,6 +228,39 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             tasks.wait().await;
             db.close().await;
             tracing::info!("worker stopped cleanly");
+            Ok(())
+        }
+        Command::Vendor {
+            bind,
+            response_delay_ms,
+            accept_delay_ms,
+            step_delay_ms,
+            reject_rate,
+            webhook_secret,
+        } => {
+            let overrides = Overrides {
+                vendor_webhook_secret: webhook_secret,
+                sim_vendor_response_delay_ms: response_delay_ms,
+                sim_vendor_accept_delay_ms: accept_delay_ms,
+                sim_vendor_step_delay_ms: step_delay_ms,
+                sim_vendor_reject_rate: reject_rate,
+                ..Overrides::default()
+            };
+            let config = Config::load(cli.config.as_deref(), overrides)?;
+            let shutdown = tokio_util::sync::CancellationToken::new();
+            cancel_on_signals(shutdown.clone());
+            let tasks = tokio_util::task::TaskTracker::new();
+            let sim_config = SimVendorConfig::from_config(&config);
+            tracing::info!(
+                response_delay = ?sim_config.response_delay,
+                accept_delay = ?sim_config.accept_delay,
+                step_delay = ?sim_config.step_delay,
+                reject_rate = sim_config.reject_rate,
+                "starting the simulated vendor"
+            );
+            SimVendor::bind(sim_config, bind, &tasks, shutdown).await?;
+            tasks.close();
+            tasks.wait().await;
             Ok(())
         }
         Command::Queue {

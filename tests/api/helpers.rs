@@ -22,6 +22,8 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub backend: Backend,
     pub database_url: String,
+    /// The in-process simulated vendor (the app's `vendor_url` is unset in tests).
+    pub vendor: Option<ballpark::vendor_sim::SimVendorHandle>,
     shutdown: CancellationToken,
     server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
     _database: ScratchDb,
@@ -66,6 +68,7 @@ pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut Config)) 
         .await
         .expect("application builds");
     let addr = app.local_addr();
+    let vendor = app.simulated_vendor();
     let shutdown = app.shutdown_token();
     let server = tokio::spawn(app.run());
     TestApp {
@@ -73,6 +76,7 @@ pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut Config)) 
         client: reqwest::Client::new(),
         backend,
         database_url,
+        vendor,
         shutdown,
         server: Some(server),
         _database: database,

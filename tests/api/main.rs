@@ -1,4 +1,5 @@
-//! Integration tests of the HTTP API, each run against SQLite and against PostgreSQL.
+//! Integration tests of the HTTP API, each run against SQLite and against PostgreSQL (except
+//! `vendor_sim`, which needs no database).
 
 #[path = "../support/scratch.rs"]
 mod scratch;
@@ -12,6 +13,8 @@ mod crash;
 mod extras;
 mod ops;
 mod orders;
+mod orders_flow;
 mod profiles;
 mod uploads;
 mod users;
+mod vendor_sim;

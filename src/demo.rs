@@ -1,8 +1,8 @@
 //! Reference and demo data, from `assets/demo/kbo.json` (facts about the KBO: teams, colours,
 //! stadiums, food stands; compiled into the binary so a fresh machine needs nothing else).
 //!
-//! Reference data (the 10 teams) is loaded on every start, idempotently: a fan's `team` must
-//! name one, with or without the demo. Demo content (a few fans, articles and comments, all
+//! Reference data (the 10 teams and 9 stadiums) is loaded on every start, idempotently: a
+//! fan's `team` and a store's `stadium` must name one, with or without the demo. Demo content (a few fans, articles and comments, all
 //! visibly made up) is loaded once, when the database has no users yet and `demo` is on.
 
 use anyhow::Context;
@@ -21,6 +21,17 @@ const KBO_JSON: &str = include_str!("../assets/demo/kbo.json");
 #[derive(Deserialize)]
 struct Kbo {
     teams: Vec<Team>,
+    stadiums: Vec<Stadium>,
+}
+
+#[derive(Deserialize)]
+struct Stadium {
+    key: String,
+    name_ko: String,
+    name_en: String,
+    address_ko: String,
+    lat: f64,
+    lon: f64,
 }
 
 #[derive(Deserialize)]
@@ -53,10 +64,24 @@ pub async fn load_reference_data(db: &Db) -> anyhow::Result<()> {
                 .execute(&mut *tx)
                 .await?;
         }
+        for stadium in &kbo.stadiums {
+            sqlx::query(
+                "INSERT INTO stadiums (key, name_ko, name_en, address_ko, lat, lon) VALUES ($1, $2, $3, $4, $5, $6) \
+                 ON CONFLICT (key) DO UPDATE SET name_ko = excluded.name_ko, name_en = excluded.name_en, \
+                 address_ko = excluded.address_ko, lat = excluded.lat, lon = excluded.lon")
+                .bind(&stadium.key)
+                .bind(&stadium.name_ko)
+                .bind(&stadium.name_en)
+                .bind(&stadium.address_ko)
+                .bind(stadium.lat)
+                .bind(stadium.lon)
+                .execute(&mut *tx)
+                .await?;
+        }
         tx.commit().await?;
         Ok::<_, sqlx::Error>(())
     })
-    .context("while loading the KBO teams")
+    .context("while loading the KBO teams and stadiums")
 }
 
 /// The password of every demo account, printed in the README. Demo only.

@@ -11,6 +11,7 @@
 //! | [`error`]     | the one error type every handler returns, and how it becomes a response |
 //! | [`auth`]      | password hashing, JWTs, the `AuthUser` extractors and the login rate limiter |
 //! | [`community`] | the RealWorld ("Conduit") API plus the fan-community extras |
+//! | [`catalog`]   | the stadium catalogue: stadiums, stores, menus (prices in won, stock), reviews with hashtags |
 //! | [`demo`]      | demo data (KBO teams, board categories, a few articles) loaded on first start |
 //! | [`ops`]       | health and readiness probes, the OpenAPI document and its docs UI |
 //! | [`queue`]     | the job queue: jobs in the database, enqueued in the caller's transaction, and the worker runtime |
@@ -24,6 +25,7 @@
 pub mod admin;
 pub mod app;
 pub mod auth;
+pub mod catalog;
 pub mod community;
 pub mod config;
 pub mod db;

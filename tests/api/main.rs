@@ -7,6 +7,7 @@ mod helpers;
 
 mod admin;
 mod articles;
+mod catalog;
 mod comments;
 mod crash;
 mod extras;

@@ -12,7 +12,7 @@
 //! | [`auth`]      | password hashing, JWTs, the `AuthUser` extractors and the login rate limiter |
 //! | [`community`] | the RealWorld ("Conduit") API plus the fan-community extras |
 //! | [`catalog`]   | the stadium catalogue: stadiums, stores, menus (prices in won, stock), reviews with hashtags |
-//! | [`demo`]      | demo data (KBO teams, board categories, a few articles) loaded on first start |
+//! | [`demo`]      | reference data (KBO teams, stadiums) on every start; demo data (fans, articles, stores with made-up prices, reviews) |
 //! | [`ops`]       | health and readiness probes, the OpenAPI document and its docs UI |
 //! | [`queue`]     | the job queue: jobs in the database, enqueued in the caller's transaction, and the worker runtime |
 //! | [`workers`]   | which jobs run where: the handlers, on database workers or on RabbitMQ (relay + consumers) |

@@ -1,6 +1,7 @@
 //! The stadium catalogue: stadiums, stores, menus (who may change them), reviews, hashtags,
 //! and the demo seed.
 
+use ballpark::config::Config;
 use ballpark::db::Db;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -583,4 +584,94 @@ crate::on_both_backends!(
     only_the_author_or_an_admin_can_delete_a_review,
     an_owner_cannot_review_their_own_store,
     lists_refuse_out_of_range_paging_and_count_beyond_the_page,
+);
+
+fn demo_on(config: &mut Config) {
+    config.demo = true;
+}
+
+async fn the_demo_seeds_239_stores_with_made_up_prices_once(app: TestApp) {
+    let (status, page) = app.get("/api/stores?limit=100", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(page["storesCount"], 239);
+    let (_, jamsil) = app.get("/api/stores?stadium=jamsil&limit=1", None).await;
+    assert_eq!(jamsil["storesCount"], 59);
+    let (_, stadium) = app.get("/api/stadiums/jamsil", None).await;
+    assert_eq!(stadium["stadium"]["storesCount"], 59);
+
+    let first = page["stores"][0]["id"].as_i64().unwrap();
+    let (_, store) = app.get(&format!("/api/stores/{first}"), None).await;
+    let store = &store["store"];
+    assert_eq!(store["demo"], true, "demo prices are marked as such");
+    let menu = store["menu"].as_array().unwrap();
+    assert!(!menu.is_empty(), "{store}");
+    for item in menu {
+        let price = item["priceWon"].as_i64().unwrap();
+        assert!(price >= 1_000 && price % 500 == 0, "{item}");
+        assert_eq!(item["stock"], 50);
+    }
+
+    // Seeding again (the next start) adds nothing.
+    let db = connect(&app).await;
+    let passwords = ballpark::auth::Passwords::new(1);
+    ballpark::demo::load_demo_content(&db, &passwords)
+        .await
+        .unwrap();
+    let (_, again) = app.get("/api/stores?limit=1", None).await;
+    assert_eq!(again["storesCount"], 239);
+    let (_, store_again) = app.get(&format!("/api/stores/{first}"), None).await;
+    assert_eq!(
+        store_again["store"]["menu"].as_array().unwrap().len(),
+        menu.len()
+    );
+    db.close().await;
+}
+
+async fn the_demo_owner_manages_their_stands_and_demo_reviews_carry_hashtags(app: TestApp) {
+    let (status, login) = app
+        .post(
+            "/api/users/login",
+            None,
+            json!({"user": {"email": "jamsil_stand@demo.ballpark.invalid", "password": "demo-password"}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{login}");
+    assert_eq!(login["user"]["role"], "store_owner");
+    let token = login["user"]["token"].as_str().unwrap().to_string();
+    let (_, stores) = app.get("/api/stores?stadium=jamsil&limit=100", None).await;
+    let owned: Vec<&Value> = stores["stores"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["owner"] == "jamsil_stand")
+        .collect();
+    assert_eq!(owned.len(), 3, "{stores}");
+    let (_, store) = app
+        .get(&format!("/api/stores/{}", owned[0]["id"]), None)
+        .await;
+    let item = &store["store"]["menu"][0];
+
+    let (status, body) = app
+        .put(
+            &format!("/api/stores/{}/menu/{}", owned[0]["id"], item["id"]),
+            Some(&token),
+            json!({"item": {"priceWon": 4_000, "stock": 49}}),
+        )
+        .await;
+
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["item"]["priceWon"], 4000);
+    let (_, reviews) = app.get("/api/reviews?hashtag=맛집", None).await;
+    assert!(reviews["reviewsCount"].as_i64().unwrap() >= 3, "{reviews}");
+    assert!(reviews["reviews"][0]["body"]
+        .as_str()
+        .unwrap()
+        .contains("데모"));
+}
+
+crate::on_both_backends_with!(
+    with_demo,
+    demo_on;
+    the_demo_seeds_239_stores_with_made_up_prices_once,
+    the_demo_owner_manages_their_stands_and_demo_reviews_carry_hashtags,
 );

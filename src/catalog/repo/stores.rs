@@ -1,13 +1,15 @@
-//! SQL for stores: lists with their rating, one store, creating one, its owner, and who may
-//! manage it.
+//! SQL for stores: lists with their rating, one store, creating one, its owner, who may
+//! manage it, and the demo seed.
 //!
 //! A store's rating (sum and count of its reviews) is computed when read, by correlated
 //! subqueries over the `reviews_store` index, so a page of stores is one statement and the
 //! average can never drift from the reviews it summarises.
 
+use std::collections::HashMap;
+
 use sqlx::FromRow;
 
-use crate::catalog::domain::Page;
+use crate::catalog::domain::{Page, Stock, Won};
 use crate::db::{now, Db};
 use crate::error::Result;
 use crate::{on_read, on_write};
@@ -134,6 +136,94 @@ pub async fn exists(db: &Db, id: i64) -> Result<bool> {
         "SELECT EXISTS(SELECT 1 FROM stores WHERE id = $1)")
         .bind(id)
         .fetch_one(pool)
+        .await)?)
+}
+
+/// A store of the demo data, with its menu.
+pub struct SeedStore {
+    pub source_pk: i64,
+    pub stadium: String,
+    pub name: String,
+    pub location: String,
+    pub inside: bool,
+    pub lat: f64,
+    pub lon: f64,
+    pub menu: Vec<SeedItem>,
+}
+
+pub struct SeedItem {
+    pub name: String,
+    pub price: Won,
+    pub stock: Stock,
+}
+
+/// Rows per multi-row INSERT: far below both backends' limits on bound parameters.
+const SEED_CHUNK: usize = 200;
+
+/// Inserts the stores whose `source_pk` is not in the database yet, and the menus of those
+/// stores only: a store seeded before keeps whatever its owner has made of its menu. One
+/// transaction of a few multi-row INSERTs, so a start with the demo on stays fast. Returns
+/// how many stores were new.
+pub async fn insert_seed(db: &Db, stores: &[SeedStore]) -> Result<usize> {
+    let by_source: HashMap<i64, &SeedStore> = stores.iter().map(|s| (s.source_pk, s)).collect();
+    let at = now();
+    on_write!(db, pool => {
+        let mut tx = pool.begin().await?;
+        let mut new_ids: Vec<(i64, i64)> = Vec::new();
+        for chunk in stores.chunks(SEED_CHUNK) {
+            let mut insert = sqlx::QueryBuilder::new(
+                "INSERT INTO stores (stadium, name, location, inside, lat, lon, source_pk, created_at) ",
+            );
+            insert.push_values(chunk, |mut row, store| {
+                row.push_bind(&store.stadium)
+                    .push_bind(&store.name)
+                    .push_bind(&store.location)
+                    .push_bind(store.inside)
+                    .push_bind(store.lat)
+                    .push_bind(store.lon)
+                    .push_bind(store.source_pk)
+                    .push_bind(at);
+            });
+            insert.push(" ON CONFLICT (source_pk) DO NOTHING RETURNING id, source_pk");
+            new_ids.extend(
+                insert
+                    .build_query_as::<(i64, i64)>()
+                    .fetch_all(&mut *tx)
+                    .await?,
+            );
+        }
+        let items: Vec<(i64, &SeedItem)> = new_ids
+            .iter()
+            .filter_map(|(id, source_pk)| by_source.get(source_pk).map(|s| (*id, *s)))
+            .flat_map(|(id, store)| store.menu.iter().map(move |item| (id, item)))
+            .collect();
+        for chunk in items.chunks(SEED_CHUNK) {
+            let mut insert = sqlx::QueryBuilder::new(
+                "INSERT INTO menu_items (store_id, name, price_won, stock, available, created_at, updated_at) ",
+            );
+            insert.push_values(chunk, |mut row, (store_id, item)| {
+                row.push_bind(*store_id)
+                    .push_bind(&item.name)
+                    .push_bind(item.price.get())
+                    .push_bind(item.stock.get())
+                    .push_bind(true)
+                    .push_bind(at)
+                    .push_bind(at);
+            });
+            insert.push(" ON CONFLICT (store_id, name) DO NOTHING");
+            insert.build().execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(new_ids.len())
+    })
+}
+
+/// The id of the demo store with this `source_pk`, if it was seeded.
+pub async fn id_by_source(db: &Db, source_pk: i64) -> Result<Option<i64>> {
+    Ok(on_read!(db, pool => sqlx::query_scalar::<_, i64>(
+        "SELECT id FROM stores WHERE source_pk = $1")
+        .bind(source_pk)
+        .fetch_optional(pool)
         .await)?)
 }
 

@@ -24,7 +24,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 }
 
 /// 403 unless the caller is an admin.
-async fn require_admin(state: &AppState, auth: &AuthUser) -> Result<()> {
+pub(crate) async fn require_admin(state: &AppState, auth: &AuthUser) -> Result<()> {
     let user = user_store::find_by_id(&state.db, auth.id)
         .await?
         .ok_or(AppError::Unauthorized)?;

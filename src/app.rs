@@ -256,6 +256,10 @@ fn router(state: AppState) -> Router {
                 .layer(RequestBodyLimitLayer::new(state.config.body_limit_bytes)),
         )
         .merge(
+            crate::catalog::router()
+                .layer(RequestBodyLimitLayer::new(state.config.body_limit_bytes)),
+        )
+        .merge(
             crate::media::uploads::router(state.config.upload_limit_bytes)
                 .layer(RequestBodyLimitLayer::new(state.config.upload_limit_bytes)),
         )

@@ -106,7 +106,8 @@ pub struct Config {
     pub jwt_secret: Secret,
     /// How long a login token stays valid.
     pub jwt_ttl_hours: i64,
-    /// Load the demo data (teams, categories, a few users and articles) on first start.
+    /// Load the demo content (a few users, articles and reviews) into an empty database, and
+    /// the demo stores (made-up prices and stock) that are missing, on every start.
     pub demo: bool,
     /// Largest accepted JSON request body, in bytes; larger bodies get 413.
     pub body_limit_bytes: usize,

@@ -1,14 +1,24 @@
 //! Reference and demo data, from `assets/demo/kbo.json` (facts about the KBO: teams, colours,
 //! stadiums, food stands; compiled into the binary so a fresh machine needs nothing else).
 //!
-//! Reference data (the 10 teams) is loaded on every start, idempotently: a fan's `team` must
-//! name one, with or without the demo. Demo content (a few fans, articles and comments, all
-//! visibly made up) is loaded once, when the database has no users yet and `demo` is on.
+//! Reference data (the 10 teams and 9 stadiums) is loaded on every start, idempotently: a
+//! fan's `team` and a store's `stadium` must name one, with or without the demo.
+//!
+//! Demo content comes in two parts. The demo *stores* (the 239 stands of kbo.json with their
+//! menus) are seeded on every start with `demo` on, idempotently by their `source_pk`: only
+//! stands not in the database yet are added, so an owner's changes to a seeded menu are never
+//! undone. kbo.json has no prices or stock, so those are made up ([`demo_price`],
+//! [`DEMO_STOCK`]) and the stores say `demo: true`. The rest (a few fans, a store owner,
+//! articles, comments and reviews, all visibly made up) is loaded once, when the database
+//! has no users yet.
 
 use anyhow::Context;
 use serde::Deserialize;
 
 use crate::auth::Passwords;
+use crate::catalog::domain::{Rating, Stock, Won};
+use crate::catalog::repo::reviews::{self as review_store, NewReview};
+use crate::catalog::repo::stores::{self as catalog_store, SeedItem, SeedStore};
 use crate::community::domain::slugify;
 use crate::community::store::articles::{self as article_store, NewArticle};
 use crate::community::store::comments as comment_store;
@@ -21,6 +31,31 @@ const KBO_JSON: &str = include_str!("../assets/demo/kbo.json");
 #[derive(Deserialize)]
 struct Kbo {
     teams: Vec<Team>,
+    stadiums: Vec<Stadium>,
+    stores: Vec<KboStore>,
+}
+
+#[derive(Deserialize)]
+struct Stadium {
+    key: String,
+    name_ko: String,
+    name_en: String,
+    address_ko: String,
+    lat: f64,
+    lon: f64,
+}
+
+/// A food stand, as kbo.json has it: a name and a list of item names, no prices or stock.
+#[derive(Deserialize)]
+struct KboStore {
+    source_pk: i64,
+    stadium: String,
+    inside: bool,
+    name: String,
+    location: String,
+    lat: f64,
+    lon: f64,
+    items: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -53,10 +88,77 @@ pub async fn load_reference_data(db: &Db) -> anyhow::Result<()> {
                 .execute(&mut *tx)
                 .await?;
         }
+        for stadium in &kbo.stadiums {
+            sqlx::query(
+                "INSERT INTO stadiums (key, name_ko, name_en, address_ko, lat, lon) VALUES ($1, $2, $3, $4, $5, $6) \
+                 ON CONFLICT (key) DO UPDATE SET name_ko = excluded.name_ko, name_en = excluded.name_en, \
+                 address_ko = excluded.address_ko, lat = excluded.lat, lon = excluded.lon")
+                .bind(&stadium.key)
+                .bind(&stadium.name_ko)
+                .bind(&stadium.name_en)
+                .bind(&stadium.address_ko)
+                .bind(stadium.lat)
+                .bind(stadium.lon)
+                .execute(&mut *tx)
+                .await?;
+        }
         tx.commit().await?;
         Ok::<_, sqlx::Error>(())
     })
-    .context("while loading the KBO teams")
+    .context("while loading the KBO teams and stadiums")
+}
+
+/// Stock of every seeded menu item. Made up, like the prices.
+pub const DEMO_STOCK: i64 = 50;
+
+/// A made-up price for a demo menu item: 1,000 to 10,000 won in 500-won steps, from a hash
+/// of the item's name (FNV-1a, so it is the same on every machine and every start, and the
+/// same item costs the same at every stand). kbo.json has no prices; these are not real.
+pub fn demo_price(item_name: &str) -> Won {
+    let hash = item_name
+        .bytes()
+        .fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
+            (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+        });
+    let steps = i64::try_from(hash % 19).unwrap_or(0);
+    Won::parse(1_000 + steps * 500).expect("1,000 to 10,000 won is a valid price")
+}
+
+/// Seeds the demo stores with their menus (see the module note); logs how many were new.
+async fn load_demo_stores(db: &Db, kbo: &Kbo) -> anyhow::Result<()> {
+    let stock = Stock::parse(DEMO_STOCK).expect("the demo stock is in range");
+    let stores: Vec<SeedStore> = kbo
+        .stores
+        .iter()
+        .map(|store| SeedStore {
+            source_pk: store.source_pk,
+            stadium: store.stadium.clone(),
+            name: store.name.clone(),
+            location: store.location.clone(),
+            inside: store.inside,
+            lat: store.lat,
+            lon: store.lon,
+            menu: store
+                .items
+                .iter()
+                .map(|item| SeedItem {
+                    name: item.clone(),
+                    price: demo_price(item),
+                    stock,
+                })
+                .collect(),
+        })
+        .collect();
+    let added = catalog_store::insert_seed(db, &stores)
+        .await
+        .context("while seeding the demo stores")?;
+    if added > 0 {
+        tracing::info!(
+            stores = added,
+            "seeded demo stores (prices and stock are made up)"
+        );
+    }
+    Ok(())
 }
 
 /// The password of every demo account, printed in the README. Demo only.
@@ -143,7 +245,63 @@ const ARTICLES: &[DemoArticle] = &[
     },
 ];
 
+/// The demo store owner, and the stands (by `source_pk`) they manage.
+const DEMO_OWNER: DemoFan = DemoFan {
+    username: "jamsil_stand",
+    team: "lg",
+    bio: "(데모 계정) 잠실 매점 사장님. 가격과 재고는 데모 값입니다",
+};
+const DEMO_OWNED_STORES: &[i64] = &[209, 213, 217];
+
+struct DemoReview {
+    author: usize,
+    store: i64,
+    rating: i64,
+    body: &'static str,
+    hashtags: &'static [&'static str],
+}
+
+const REVIEWS: &[DemoReview] = &[
+    DemoReview {
+        author: 0,
+        store: 213,
+        rating: 5,
+        body: "경기 전에 김밥 한 줄 #가성비 (데모 리뷰)",
+        hashtags: &["맛집"],
+    },
+    DemoReview {
+        author: 1,
+        store: 213,
+        rating: 4,
+        body: "줄이 길지만 #맛집 인정 (데모 리뷰)",
+        hashtags: &[],
+    },
+    DemoReview {
+        author: 2,
+        store: 217,
+        rating: 3,
+        body: "든든한 한식 #직관 (데모 리뷰)",
+        hashtags: &["한식"],
+    },
+    DemoReview {
+        author: 3,
+        store: 209,
+        rating: 5,
+        body: "생딸기우유 최고 #디저트 (데모 리뷰)",
+        hashtags: &["맛집"],
+    },
+    DemoReview {
+        author: 1,
+        store: 34,
+        rating: 4,
+        body: "사직 떡볶이는 여기 #분식 #치맥 (데모 리뷰)",
+        hashtags: &[],
+    },
+];
+
 pub async fn load_demo_content(db: &Db, passwords: &Passwords) -> anyhow::Result<()> {
+    let kbo = kbo()?;
+    load_demo_stores(db, &kbo).await?;
     let users: i64 = on_read!(db, pool => sqlx::query_scalar("SELECT COUNT(*) FROM users").fetch_one(pool).await)?;
     if users > 0 {
         return Ok(());
@@ -195,5 +353,78 @@ pub async fn load_demo_content(db: &Db, passwords: &Passwords) -> anyhow::Result
         article_store::set_favorite(db, commenter, id, true).await?;
     }
     user_store::follow(db, ids[1], ids[0]).await?;
+    load_demo_owner_and_reviews(db, &hash, &ids).await
+}
+
+/// The demo store owner (with their stands) and the demo fans' reviews.
+async fn load_demo_owner_and_reviews(db: &Db, hash: &str, fans: &[i64]) -> anyhow::Result<()> {
+    let email = format!("{}@demo.ballpark.invalid", DEMO_OWNER.username);
+    let owner = user_store::insert(
+        db,
+        NewUser {
+            username: DEMO_OWNER.username,
+            email: &email,
+            password_hash: hash,
+            team: Some(DEMO_OWNER.team),
+            role: "store_owner",
+        },
+    )
+    .await?;
+    user_store::update(
+        db,
+        owner.id,
+        user_store::UserChanges {
+            bio: Some(Some(DEMO_OWNER.bio.to_string())),
+            ..Default::default()
+        },
+    )
+    .await?;
+    for &source_pk in DEMO_OWNED_STORES {
+        if let Some(store_id) = catalog_store::id_by_source(db, source_pk).await? {
+            catalog_store::set_owner(db, store_id, Some(owner.id)).await?;
+        }
+    }
+    for review in REVIEWS {
+        let Some(store_id) = catalog_store::id_by_source(db, review.store).await? else {
+            continue;
+        };
+        let given: Vec<String> = review.hashtags.iter().map(|t| t.to_string()).collect();
+        let hashtags = crate::catalog::domain::review_hashtags(&given, review.body)
+            .map_err(|e| anyhow::anyhow!("demo review hashtags: {e}"))?;
+        review_store::write(
+            db,
+            NewReview {
+                store_id,
+                author_id: fans[review.author],
+                rating: Rating::parse(review.rating).map_err(anyhow::Error::msg)?,
+                body: review.body,
+                hashtags: &hashtags,
+            },
+        )
+        .await?;
+    }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn demo_prices_are_round_steps_of_500_won_and_the_same_for_the_same_item() {
+        for item in ["김밥", "치킨", "생맥주", "편의점", ""] {
+            let price = demo_price(item).get();
+            assert!((1_000..=10_000).contains(&price), "{item}: {price}");
+            assert_eq!(price % 500, 0, "{item}: {price}");
+            assert_eq!(demo_price(item), demo_price(item));
+        }
+    }
+
+    #[test]
+    fn the_embedded_data_has_nine_stadiums_and_239_stores_with_menus() {
+        let kbo = kbo().unwrap();
+        assert_eq!(kbo.stadiums.len(), 9);
+        assert_eq!(kbo.stores.len(), 239);
+        assert!(kbo.stores.iter().all(|s| !s.items.is_empty()));
+    }
 }

@@ -11,7 +11,8 @@
 //! | [`error`]     | the one error type every handler returns, and how it becomes a response |
 //! | [`auth`]      | password hashing, JWTs, the `AuthUser` extractors and the login rate limiter |
 //! | [`community`] | the RealWorld ("Conduit") API plus the fan-community extras |
-//! | [`demo`]      | demo data (KBO teams, board categories, a few articles) loaded on first start |
+//! | [`catalog`]   | the stadium catalogue: stadiums, stores, menus (prices in won, stock), reviews with hashtags |
+//! | [`demo`]      | reference data (KBO teams, stadiums) on every start; demo data (fans, articles, stores with made-up prices, reviews) |
 //! | [`ops`]       | health and readiness probes, the OpenAPI document and its docs UI |
 //! | [`queue`]     | the job queue: jobs in the database, enqueued in the caller's transaction, and the worker runtime |
 //! | [`workers`]   | which jobs run where: the handlers, on database workers or on RabbitMQ (relay + consumers) |
@@ -26,6 +27,7 @@
 pub mod admin;
 pub mod app;
 pub mod auth;
+pub mod catalog;
 pub mod community;
 pub mod config;
 pub mod db;

@@ -43,7 +43,7 @@ enum Command {
         /// sqlite://path.db or postgres://user@host/db
         #[arg(long)]
         database_url: Option<String>,
-        /// Do not load the demo content on first start.
+        /// Do not load the demo content (fans, articles, reviews, the demo stores).
         #[arg(long)]
         no_demo: bool,
         /// `production` refuses to start without a real JWT secret.

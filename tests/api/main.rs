@@ -8,6 +8,7 @@ mod helpers;
 
 mod admin;
 mod articles;
+mod catalog;
 mod comments;
 mod crash;
 mod extras;

@@ -1,0 +1,286 @@
+//! Reviews: 1-5 stars, a body and hashtags, one per fan and store. Writing again replaces
+//! the fan's review (same id; 200 instead of 201). Hashtags are the given ones plus any
+//! `#tag` written in the body, normalised (see [`super::domain::Hashtag`]), and searchable
+//! across stores.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::domain::{self, Hashtag, Page, Problems, Rating};
+use super::repo::reviews::{self as repo, NewReview, ReviewFilter, ReviewRow, Written};
+use super::repo::stores as store_repo;
+use crate::admin::require_admin;
+use crate::app::AppState;
+use crate::auth::{AuthUser, MaybeAuthUser};
+use crate::community::domain::bounded_text;
+use crate::community::{timestamp, Profile};
+use crate::error::{AppError, Result};
+use crate::http::{ApiJson, ApiQuery};
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_store_reviews, write_review))
+        .routes(routes!(delete_review))
+        .routes(routes!(search_reviews))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Review {
+    pub id: i64,
+    /// 1-5 stars.
+    pub rating: i64,
+    pub body: String,
+    /// Normalised, without `#`, alphabetical.
+    pub hashtags: Vec<String>,
+    pub created_at: String,
+    /// When the review was last written (a replacement moves it; `createdAt` stays).
+    pub updated_at: String,
+    pub author: Profile,
+    pub store: ReviewedStore,
+}
+
+/// Which store a review is about.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReviewedStore {
+    pub id: i64,
+    pub name: String,
+    pub stadium: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReviewBody {
+    pub review: Review,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ReviewList {
+    pub reviews: Vec<Review>,
+    /// All reviews matching the filter, not just this page.
+    pub reviews_count: i64,
+}
+
+fn review(row: ReviewRow) -> Review {
+    let mut hashtags: Vec<String> = row
+        .hashtags
+        .as_deref()
+        .unwrap_or("")
+        .split_whitespace()
+        .map(str::to_string)
+        .collect();
+    hashtags.sort();
+    Review {
+        id: row.id,
+        rating: row.rating,
+        body: row.body,
+        hashtags,
+        created_at: timestamp(row.created_at),
+        updated_at: timestamp(row.updated_at),
+        author: Profile {
+            username: row.author_username,
+            bio: row.author_bio,
+            image: row.author_image,
+            team: row.author_team,
+            following: row.following,
+        },
+        store: ReviewedStore {
+            id: row.store_id,
+            name: row.store_name,
+            stadium: row.store_stadium,
+        },
+    }
+}
+
+async fn page_of(
+    state: &AppState,
+    filter: ReviewFilter,
+    viewer_id: i64,
+) -> Result<Json<ReviewList>> {
+    let (rows, total) = repo::list(&state.db, &filter, viewer_id).await?;
+    Ok(Json(ReviewList {
+        reviews: rows.into_iter().map(review).collect(),
+        reviews_count: total,
+    }))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct PageQuery {
+    /// Page size, 1-100 (default 20).
+    limit: Option<i64>,
+    /// Reviews to skip (default 0).
+    offset: Option<i64>,
+}
+
+/// A store's reviews, most recently written first.
+#[utoipa::path(get, path = "/api/stores/{id}/reviews", tag = "catalogue",
+    params(("id" = i64, Path), PageQuery),
+    responses((status = 200, body = ReviewList), (status = 404), (status = 422)))]
+async fn list_store_reviews(
+    State(state): State<AppState>,
+    viewer: MaybeAuthUser,
+    Path(store_id): Path<i64>,
+    ApiQuery(query): ApiQuery<PageQuery>,
+) -> Result<Json<ReviewList>> {
+    let mut problems = Problems::default();
+    let page = Page::parse(&mut problems, query.limit, query.offset);
+    problems.finish()?;
+    if !store_repo::exists(&state.db, store_id).await? {
+        return Err(AppError::NotFound("store"));
+    }
+    let filter = ReviewFilter {
+        store_id: Some(store_id),
+        hashtag: None,
+        page,
+    };
+    page_of(&state, filter, viewer.viewer_id()).await
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct SearchQuery {
+    /// Only reviews with this hashtag (`#` optional; `맛집`, `#Beer` = `beer`).
+    hashtag: Option<String>,
+    /// Page size, 1-100 (default 20).
+    limit: Option<i64>,
+    /// Reviews to skip (default 0).
+    offset: Option<i64>,
+}
+
+/// Reviews across all stores, most recently written first, optionally by hashtag.
+#[utoipa::path(get, path = "/api/reviews", tag = "catalogue", params(SearchQuery),
+    responses((status = 200, body = ReviewList), (status = 400), (status = 422, description = "bad paging or hashtag")))]
+async fn search_reviews(
+    State(state): State<AppState>,
+    viewer: MaybeAuthUser,
+    ApiQuery(query): ApiQuery<SearchQuery>,
+) -> Result<Json<ReviewList>> {
+    let mut problems = Problems::default();
+    let page = Page::parse(&mut problems, query.limit, query.offset);
+    let hashtag = match query.hashtag.as_deref().map(str::trim) {
+        Some(raw) if !raw.is_empty() => problems.check("hashtag", Hashtag::parse(raw)),
+        _ => None,
+    };
+    problems.finish()?;
+    let filter = ReviewFilter {
+        store_id: None,
+        hashtag,
+        page,
+    };
+    page_of(&state, filter, viewer.viewer_id()).await
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct ReviewInputBody {
+    review: ReviewInput,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct ReviewInput {
+    /// 1-5 stars.
+    #[schema(value_type = i64)]
+    rating: Option<Value>,
+    /// Up to 2,000 characters; may be empty. `#tags` in it count as hashtags.
+    body: Option<String>,
+    /// Up to 10 in all (with those in the body), each 1-30 letters (a-z, Hangul), digits
+    /// or `_`; a leading `#` is dropped and ASCII is lowercased.
+    #[serde(default)]
+    hashtags: Vec<String>,
+}
+
+/// Review a store: 201 for the caller's first review of it, 200 when it replaces their
+/// earlier one. A store's owner may not review their own store (403).
+#[utoipa::path(post, path = "/api/stores/{id}/reviews", tag = "catalogue", params(("id" = i64, Path)),
+    request_body = ReviewInputBody,
+    responses((status = 201, body = ReviewBody, description = "a new review"),
+              (status = 200, body = ReviewBody, description = "replaced the caller's earlier review"),
+              (status = 401), (status = 403), (status = 404), (status = 422)),
+    security(("token" = [])))]
+async fn write_review(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    Path(store_id): Path<i64>,
+    ApiJson(body): ApiJson<ReviewInputBody>,
+) -> Result<(StatusCode, Json<ReviewBody>)> {
+    let access = store_repo::access(&state.db, store_id, auth.id)
+        .await?
+        .ok_or(AppError::NotFound("store"))?;
+    if access.owner_id == Some(auth.id) {
+        return Err(AppError::Forbidden);
+    }
+    let input = body.review;
+    let mut problems = Problems::default();
+    let rating = problems.check(
+        "rating",
+        input
+            .rating
+            .as_ref()
+            .and_then(Value::as_i64)
+            .ok_or_else(|| "must be a whole number of stars from 1 to 5".to_string())
+            .and_then(Rating::parse),
+    );
+    let text = problems.check(
+        "body",
+        bounded_text(
+            input.body.as_deref().unwrap_or("").trim(),
+            domain::MAX_REVIEW_BODY,
+        ),
+    );
+    let hashtags = problems.check(
+        "hashtags",
+        domain::review_hashtags(&input.hashtags, text.as_deref().unwrap_or("")),
+    );
+    problems.finish()?;
+    let (Some(rating), Some(text), Some(hashtags)) = (rating, text, hashtags) else {
+        unreachable!("problems.finish() returns early when a field is invalid");
+    };
+    let written = repo::write(
+        &state.db,
+        NewReview {
+            store_id,
+            author_id: auth.id,
+            rating,
+            body: &text,
+            hashtags: &hashtags,
+        },
+    )
+    .await?;
+    let (status, id) = match written {
+        Written::Created(id) => (StatusCode::CREATED, id),
+        Written::Replaced(id) => (StatusCode::OK, id),
+    };
+    let row = repo::by_id(&state.db, id, auth.id)
+        .await?
+        .ok_or(AppError::NotFound("review"))?;
+    Ok((
+        status,
+        Json(ReviewBody {
+            review: review(row),
+        }),
+    ))
+}
+
+/// Delete a review (its author or an admin).
+#[utoipa::path(delete, path = "/api/stores/{id}/reviews/{reviewId}", tag = "catalogue",
+    params(("id" = i64, Path), ("reviewId" = i64, Path)),
+    responses((status = 204), (status = 401), (status = 403), (status = 404)),
+    security(("token" = [])))]
+async fn delete_review(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    Path((store_id, review_id)): Path<(i64, i64)>,
+) -> Result<StatusCode> {
+    let author_id = repo::author_of(&state.db, store_id, review_id)
+        .await?
+        .ok_or(AppError::NotFound("review"))?;
+    if author_id != auth.id {
+        require_admin(&state, &auth).await?;
+    }
+    repo::delete(&state.db, review_id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

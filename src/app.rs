@@ -86,7 +86,8 @@ impl Application {
             crate::demo::load_demo_content(&db, &passwords).await?;
         }
 
-        let storage = Storage::new(&config.media_dir);
+        let storage = Storage::from_config(&config)?;
+        tracing::info!(?storage, "media storage");
         let state = AppState {
             storage,
             queue_wakeup: None,

@@ -12,5 +12,6 @@ mod crash;
 mod extras;
 mod ops;
 mod profiles;
+mod storage_s3;
 mod uploads;
 mod users;

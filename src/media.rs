@@ -68,3 +68,20 @@ pub mod files {
         }
     }
 }
+
+/// An upload's id as a client names it (an article's cover, say): a UUID, kept in the
+/// lowercase hyphenated form the server issues, so it compares equal to the stored id.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct UploadId(String);
+
+impl UploadId {
+    pub fn parse(text: &str) -> Result<Self, String> {
+        uuid::Uuid::parse_str(text.trim())
+            .map(|id| Self(id.hyphenated().to_string()))
+            .map_err(|_| "is not an upload id".to_string())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}

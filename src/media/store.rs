@@ -88,6 +88,26 @@ pub async fn get(db: &Db, id: &str) -> Result<Option<UploadRow>> {
     )
 }
 
+/// Who owns each of `ids` and in what state it is: `(id, owner_id, status)` for those that
+/// exist, in no particular order.
+pub async fn owners(db: &Db, ids: &[String]) -> Result<Vec<(String, i64, String)>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let placeholders: Vec<String> = (1..=ids.len()).map(|n| format!("${n}")).collect();
+    let sql = format!(
+        "SELECT id, owner_id, status FROM uploads WHERE id IN ({})",
+        placeholders.join(", ")
+    );
+    Ok(on_read!(db, pool => {
+        let mut query = sqlx::query_as::<_, (String, i64, String)>(&sql);
+        for id in ids {
+            query = query.bind(id);
+        }
+        query.fetch_all(pool).await
+    })?)
+}
+
 /// What the optimisation job found.
 pub struct Ready {
     pub width: i64,

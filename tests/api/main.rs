@@ -6,6 +6,7 @@ mod scratch;
 mod helpers;
 
 mod admin;
+mod article_images;
 mod articles;
 mod comments;
 mod crash;

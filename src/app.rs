@@ -89,7 +89,8 @@ impl Application {
             crate::demo::load_demo_content(&db, &passwords).await?;
         }
 
-        let storage = Storage::new(&config.media_dir);
+        let storage = Storage::from_config(&config)?;
+        tracing::info!(?storage, "media storage");
         let listener = TcpListener::bind(config.bind)
             .await
             .with_context(|| format!("while binding {}", config.bind))?;

@@ -3,15 +3,18 @@
 //! comment editing, a fan's team, full-text search that works for Korean, cursor paging).
 //!
 //! Layout: one module of thin HTTP handlers per resource; [`domain`] parses raw input into
-//! trusted values; [`store`] holds all the SQL; [`views`] buffers view counts.
+//! trusted values; [`images`] checks the uploads an article uses; [`store`] holds all the
+//! SQL; [`views`] buffers view counts.
 //!
 //! The JSON is a superset of RealWorld: every field a Conduit client reads is there with the
 //! same name and type; extra fields (`category`, `viewCount`, `team`, `nextCursor`,
-//! `requestId` on errors) are ignored by clients that do not know them.
+//! `coverImage`, `images`, `requestId` on errors) are ignored by clients that do not know
+//! them.
 
 pub mod articles;
 pub mod comments;
 pub mod domain;
+pub mod images;
 pub mod profiles;
 pub mod reference;
 pub mod store;

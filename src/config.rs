@@ -3,8 +3,8 @@
 //! start, so a bad value stops the server with a message naming the setting instead of
 //! surfacing later as a confusing runtime error.
 //!
-//! Secrets (the JWT key, the vendor webhook key, database passwords inside URLs) are wrapped so
-//! that `Debug` and the start-up log never print them.
+//! Secrets (the JWT key, the vendor webhook key, database passwords inside URLs, S3 keys) are
+//! wrapped so that `Debug` and the start-up log never print them.
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -39,6 +39,11 @@ const ENV_KEYS: &[&str] = &[
     "shutdown_grace_secs",
     "workers",
     "media_dir",
+    "storage_url",
+    "s3_endpoint",
+    "s3_region",
+    "s3_access_key_id",
+    "s3_secret_access_key",
     "upload_limit_bytes",
     "max_image_pixels",
     "image_workers",
@@ -125,8 +130,17 @@ pub struct Config {
     pub shutdown_grace_secs: u64,
     /// Run the queue workers inside `serve` (turn off when `ballpark worker` processes run them).
     pub workers: bool,
-    /// Directory where uploads and their variants are stored.
+    /// Directory where uploads and their variants are stored, unless `storage_url` is set.
     pub media_dir: String,
+    /// `s3://bucket[/prefix]` to store uploads in an S3-compatible bucket instead of
+    /// `media_dir`.
+    pub storage_url: Option<String>,
+    /// `http(s)://host:port` of an S3-compatible service other than AWS (MinIO, moto, R2).
+    pub s3_endpoint: Option<String>,
+    pub s3_region: String,
+    /// S3 credentials; unset falls back to the `AWS_*` environment variables.
+    pub s3_access_key_id: Option<Secret>,
+    pub s3_secret_access_key: Option<Secret>,
     /// Largest accepted upload, in bytes; larger bodies get 413.
     pub upload_limit_bytes: usize,
     /// Largest accepted image, in pixels (width × height, read from the header before decoding).
@@ -198,6 +212,11 @@ impl Default for Config {
             shutdown_grace_secs: 10,
             workers: true,
             media_dir: "data/media".into(),
+            storage_url: None,
+            s3_endpoint: None,
+            s3_region: "us-east-1".into(),
+            s3_access_key_id: None,
+            s3_secret_access_key: None,
             upload_limit_bytes: 20 * 1024 * 1024,
             max_image_pixels: 50_000_000,
             image_workers: 2,
@@ -340,6 +359,20 @@ impl Config {
                 return invalid("broker must be an amqp:// or amqps:// URL");
             }
         }
+        if let Some(url) = &self.storage_url {
+            let bucket = url.strip_prefix("s3://").map(|rest| rest.split('/').next());
+            if !matches!(bucket, Some(Some(b)) if !b.is_empty()) {
+                return invalid("storage_url must be an s3://bucket[/prefix] URL");
+            }
+        }
+        if let Some(endpoint) = &self.s3_endpoint {
+            if !(endpoint.starts_with("http://") || endpoint.starts_with("https://")) {
+                return invalid("s3_endpoint must be an http:// or https:// URL");
+            }
+        }
+        if self.s3_access_key_id.is_some() != self.s3_secret_access_key.is_some() {
+            return invalid("s3_access_key_id and s3_secret_access_key must be set together");
+        }
         if self.job_lease_secs == 0 {
             return invalid("job_lease_secs must be at least 1");
         }
@@ -480,6 +513,33 @@ mod tests {
             config.database_url_for_log(),
             "postgres://app:***@db:5432/ballpark"
         );
+    }
+
+    #[test]
+    fn storage_urls_must_name_an_s3_bucket() {
+        let with = |url: &str| Config {
+            storage_url: Some(url.into()),
+            ..Config::default()
+        };
+        assert!(with("s3://media").validate().is_ok());
+        assert!(with("s3://media/prefix").validate().is_ok());
+        assert!(with("s3://").validate().is_err());
+        assert!(with("/srv/media").validate().is_err());
+    }
+
+    #[test]
+    fn s3_keys_come_in_pairs_and_stay_out_of_debug_output() {
+        let config = Config {
+            s3_access_key_id: Some(Secret::new("AKIDEXAMPLE")),
+            ..Config::default()
+        };
+        assert!(config.validate().is_err());
+        let config = Config {
+            s3_secret_access_key: Some(Secret::new("very-secret-key")),
+            ..config
+        };
+        config.validate().unwrap();
+        assert!(!format!("{config:?}").contains("very-secret-key"));
     }
 
     #[test]

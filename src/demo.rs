@@ -344,6 +344,7 @@ pub async fn load_demo_content(db: &Db, passwords: &Passwords) -> anyhow::Result
             tags,
             category: article.category.into(),
             author_id: ids[article.author],
+            images: Default::default(),
         };
         let id = article_store::insert(db, new)
             .await?

@@ -17,7 +17,7 @@
 //! | [`queue`]     | the job queue: jobs in the database, enqueued in the caller's transaction, and the worker runtime |
 //! | [`workers`]   | which jobs run where: the handlers, on database workers or on RabbitMQ (relay + consumers) |
 //! | [`http`]      | small HTTP helpers shared by every module (JSON extractor, request ids) |
-//! | [`media`]     | image bytes: sniffing, decompression-bomb guard, decode at reduced size, EXIF orientation, metadata stripping, JPEG/WebP variants |
+//! | [`media`]     | image bytes: sniffing, decompression-bomb guard, decode at reduced size, EXIF orientation, metadata stripping, JPEG/WebP variants (two queued jobs), storage in a directory or an S3 bucket |
 //! | [`orders`]    | snack-bar orders; [`orders::vendor`] is the contract with the stands' own systems |
 //! | [`vendor_sim`] | the bundled simulated vendor (`ballpark vendor`, or in-process when `vendor_url` is unset): slow, down or picky on demand, webhooks with retries |
 //!

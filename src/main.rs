@@ -208,7 +208,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             )
             .await?;
             db.migrate().await?;
-            let storage = ballpark::media::storage::Storage::new(&config.media_dir);
+            let storage = ballpark::media::storage::Storage::from_config(&config)?;
             let shutdown = tokio_util::sync::CancellationToken::new();
             cancel_on_signals(shutdown.clone());
             let tasks = tokio_util::task::TaskTracker::new();

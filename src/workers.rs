@@ -1,5 +1,5 @@
-//! Which jobs this server runs, and on what: the handlers it registers, and the runtime the
-//! configuration picks. Without `broker`, database workers claim jobs from the `jobs` table.
+//! Which jobs this server runs, and on what: the handlers it registers (`image.optimize` and
+//! `image.webp`, both on the images queue), and the runtime the configuration picks. Without `broker`, database workers claim jobs from the `jobs` table.
 //! With `broker = "amqp://…"`, a relay publishes committed jobs from that table (the outbox)
 //! to RabbitMQ and consumers run the same handlers on the deliveries.
 //!
@@ -16,8 +16,8 @@ use tokio_util::task::TaskTracker;
 
 use crate::config::Config;
 use crate::db::Db;
+use crate::media::jobs::{self, ImageJobs, MakeWebp, OptimizeImage};
 use crate::media::storage::Storage;
-use crate::media::uploads::{OptimizeImage, KIND as IMAGE_JOB};
 use crate::orders::jobs::OrderJobs;
 use crate::orders::{Orders, JOB_KINDS as ORDER_JOBS};
 use crate::queue::amqp::relay::{Relay, RelayConfig};
@@ -25,15 +25,25 @@ use crate::queue::amqp::worker::{AmqpWorker, AmqpWorkerConfig};
 use crate::queue::amqp::Broker;
 use crate::queue::{Wakeup, WorkerConfig, WorkerPool};
 
-fn image_handler(db: &Db, storage: &Storage, config: &Config) -> OptimizeImage {
-    OptimizeImage {
+/// What the image jobs share; `permits` is shared by both kinds, so `image_workers` caps the
+/// pictures decoded at once in this process whichever job decodes them.
+fn image_jobs(
+    db: &Db,
+    storage: &Storage,
+    config: &Config,
+    permits: &Arc<tokio::sync::Semaphore>,
+    wakeup: Option<Wakeup>,
+) -> ImageJobs {
+    ImageJobs {
         db: db.clone(),
         storage: storage.clone(),
         limits: crate::media::Limits {
             max_pixels: config.max_image_pixels,
             ..crate::media::Limits::default()
         },
-        permits: Arc::new(tokio::sync::Semaphore::new(config.image_workers)),
+        queue: config.images_queue.clone(),
+        permits: permits.clone(),
+        wakeup,
     }
 }
 
@@ -65,12 +75,16 @@ pub async fn start(
             }
             .queue(&queue, config.image_workers)
             .queue(&config.orders_queue, config.orders_workers),
-        )
-        .register(IMAGE_JOB, image_handler(db, storage, config));
+        );
         for kind in ORDER_JOBS {
             pool = pool.register(kind, OrderJobs(orders.clone()));
         }
         let wakeup = pool.wakeup();
+        let permits = Arc::new(tokio::sync::Semaphore::new(config.image_workers));
+        let images = image_jobs(db, storage, config, &permits, Some(wakeup.clone()));
+        let pool = pool
+            .register(jobs::OPTIMIZE, OptimizeImage(images.clone()))
+            .register(jobs::WEBP, MakeWebp(images));
         tasks.spawn(pool.run(shutdown));
         return Ok(Some(wakeup));
     };
@@ -115,6 +129,8 @@ pub async fn start(
             );
             async move {
                 let broker = Broker::connect(&url).await?;
+                let permits = Arc::new(tokio::sync::Semaphore::new(config.image_workers));
+                let images = image_jobs(&db, &storage, &config, &permits, None);
                 let mut worker = AmqpWorker::new(
                     db.clone(),
                     AmqpWorkerConfig {
@@ -124,7 +140,8 @@ pub async fn start(
                     .queue(&config.images_queue, config.image_workers)
                     .queue(&config.orders_queue, config.orders_workers),
                 )
-                .register(IMAGE_JOB, image_handler(&db, &storage, &config));
+                .register(jobs::OPTIMIZE, OptimizeImage(images.clone()))
+                .register(jobs::WEBP, MakeWebp(images));
                 for kind in ORDER_JOBS {
                     worker = worker.register(kind, OrderJobs(orders.clone()));
                 }

@@ -1,5 +1,6 @@
 //! Articles: list (with filters, search and cursor), feed, read, create, update, delete,
-//! favourite.
+//! favourite. Create and update also take a cover picture and find the pictures the body
+//! embeds (see [`super::images`]).
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -10,6 +11,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::domain::{self, Category, Problems};
+use super::images::{self, ArticleImage};
 use super::store::articles::{self as store, ArticleChanges, ArticleFilter, NewArticle};
 use super::Profile;
 use crate::app::AppState;
@@ -51,6 +53,12 @@ pub struct Article {
     pub updated_at: chrono::DateTime<chrono::Utc>,
     pub favorited: bool,
     pub favorites_count: i64,
+    /// The cover picture (an upload), or null.
+    #[serde(default)]
+    pub cover_image: Option<ArticleImage>,
+    /// The uploads the body embeds, in order. Like `body`, on single-article responses only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub images: Option<Vec<ArticleImage>>,
     pub author: Profile,
 }
 
@@ -241,6 +249,8 @@ pub struct NewArticleInput {
     tag_list: Vec<String>,
     /// Board key (default `free`).
     category: Option<String>,
+    /// Id of one of the author's uploads to show as the cover.
+    cover_image: Option<String>,
 }
 
 /// Slugs carry a random suffix, so a collision is rare; a few tries make it impossible in
@@ -274,6 +284,14 @@ async fn create_article(
         Some(key) => problems.check("category", Category::parse(key.trim())),
         None => Some(Category::Free),
     };
+    let images = images::check(
+        &state.db,
+        auth.id,
+        &mut problems,
+        Some(input.cover_image.as_deref()),
+        text.as_deref(),
+    )
+    .await?;
     problems.finish()?;
     let (Some(title), Some(description), Some(text), Some(tags), Some(category)) =
         (title, description, text, tags, category)
@@ -289,6 +307,7 @@ async fn create_article(
         tags,
         category: category.key().to_string(),
         author_id: auth.id,
+        images,
     };
     for _ in 0..SLUG_ATTEMPTS {
         if store::insert(&state.db, new.clone()).await?.is_some() {
@@ -313,6 +332,10 @@ pub struct UpdateArticleInput {
     body: Option<String>,
     tag_list: Option<Vec<String>>,
     category: Option<String>,
+    /// An upload id sets the cover, null removes it, absent keeps it.
+    #[serde(default, deserialize_with = "super::double_option")]
+    #[schema(value_type = Option<String>)]
+    cover_image: Option<Option<String>>,
 }
 
 /// Loads the article's id and checks that `user_id` wrote it: 404 before 403.
@@ -365,6 +388,14 @@ async fn update_article(
             .check("category", Category::parse(key.trim()))
             .map(|c| c.key().to_string());
     }
+    changes.images = images::check(
+        &state.db,
+        auth.id,
+        &mut problems,
+        input.cover_image.as_ref().map(Option::as_deref),
+        changes.body.as_deref(),
+    )
+    .await?;
     problems.finish()?;
     // Clients re-send the title on every save: only a different title makes a new slug, so
     // links to the article survive edits of its body.

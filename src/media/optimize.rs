@@ -154,8 +154,9 @@ pub fn optimize(input: &[u8], limits: &Limits) -> Result<Optimized, ImageError> 
 /// Produces the WebP display image and thumbnail of an upload (alpha kept).
 ///
 /// Separate from [`optimize`] because libwebp costs several times the whole JPEG pipeline:
-/// run it as a second, lower-priority job so the JPEG variants are never delayed by it. Give it
-/// the original upload: it decodes again (at reduced size, so that is the cheap part).
+/// run it as a second job so the JPEG variants are never delayed by it. It decodes its input
+/// again (at reduced size, so that is the cheap part): the `image.webp` job gives it the
+/// display JPEG, since the original is gone by then (see `media::jobs`).
 pub fn webp_variants(input: &[u8], limits: &Limits) -> Result<WebpVariants, ImageError> {
     let prepared = prepare(input, limits)?;
     let (display, thumb) = (&prepared.display, &prepared.thumb);

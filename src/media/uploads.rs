@@ -1,14 +1,11 @@
-//! Image uploads: `POST /api/uploads` stores the original at once and answers 202; a queued
-//! job (`image.optimize`) makes the display image and thumbnail off the request path and
-//! replaces the original with them. `GET /api/uploads/{id}` shows the status; the variants are
-//! served under `/media/` with long-lived cache headers and ETags.
+//! Image uploads: `POST /api/uploads` stores the original at once and answers 202; queued
+//! jobs ([`super::jobs`]) make the JPEG display image and thumbnail off the request path,
+//! replace the original with them, and then add WebP versions of both.
+//! `GET /api/uploads/{id}` shows the status; the variants are served under `/media/` with
+//! long-lived cache headers and ETags.
 //!
-//! The upload row and its job are written in one transaction, so a job exists exactly when
-//! its upload does. The job is idempotent: it does nothing for an upload that is no longer
-//! pending, writes variants under fixed keys (a rerun overwrites them with the same bytes),
-//! and deletes the original only after the upload is marked ready.
-
-use std::sync::Arc;
+//! The upload row and its first job are written in one transaction, so a job exists exactly
+//! when its upload does.
 
 use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, Multipart, Path, State};
@@ -17,22 +14,15 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::Serialize;
-use tokio::sync::Semaphore;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::storage::Storage;
-use super::store::{self, Ready, UploadRow};
-use super::Limits;
+use super::files::{self, image_urls, key, DISPLAY_WEBP, ORIGINAL, THUMB_WEBP, VARIANTS};
+use super::store::{self, UploadRow};
 use crate::app::AppState;
 use crate::auth::AuthUser;
-use crate::db::Db;
 use crate::error::{AppError, Result};
-use crate::queue::{Job, JobError, JobHandler, NewJob};
-
-/// Job kind of the optimisation job (its queue is the `images_queue` setting).
-pub const KIND: &str = "image.optimize";
 
 pub fn router(upload_limit_bytes: usize) -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -45,11 +35,6 @@ pub fn router(upload_limit_bytes: usize) -> OpenApiRouter<AppState> {
 pub fn media_router() -> Router<AppState> {
     Router::new().route("/media/{id}/{file}", get(serve_variant))
 }
-
-fn original_key(id: &str) -> String {
-    format!("{id}/original")
-}
-const VARIANTS: [&str; 2] = ["display.jpg", "thumb.jpg"];
 
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -69,6 +54,11 @@ pub struct Upload {
     pub thumbnail_height: Option<i64>,
     pub display_bytes: Option<i64>,
     pub thumbnail_bytes: Option<i64>,
+    /// The display image as WebP (same size as the JPEG); null until the WebP job is done.
+    pub webp_url: Option<String>,
+    pub thumbnail_webp_url: Option<String>,
+    pub display_webp_bytes: Option<i64>,
+    pub thumbnail_webp_bytes: Option<i64>,
     /// Why optimisation failed, fit to show the uploader.
     pub error: Option<String>,
     #[serde(serialize_with = "crate::community::serialize_timestamp")]
@@ -82,16 +72,14 @@ pub struct UploadBody {
 }
 
 fn upload_json(row: UploadRow) -> UploadBody {
-    let ready = row.status == "ready";
-    let url = match row.status.as_str() {
-        "ready" => Some(format!("/media/{}/display.jpg", row.id)),
-        "pending" => Some(format!("/media/{}/original", row.id)),
-        _ => None,
-    };
+    let (url, thumbnail_url) = image_urls(&row.id, &row.status);
+    let webp = row.display_webp_bytes.is_some();
     UploadBody {
         upload: Upload {
             url,
-            thumbnail_url: ready.then(|| format!("/media/{}/thumb.jpg", row.id)),
+            thumbnail_url,
+            webp_url: webp.then(|| files::url(&row.id, DISPLAY_WEBP)),
+            thumbnail_webp_url: webp.then(|| files::url(&row.id, THUMB_WEBP)),
             id: row.id,
             status: row.status,
             format: row.source_format,
@@ -102,6 +90,8 @@ fn upload_json(row: UploadRow) -> UploadBody {
             thumbnail_height: row.thumb_height,
             display_bytes: row.display_bytes,
             thumbnail_bytes: row.thumb_bytes,
+            display_webp_bytes: row.display_webp_bytes,
+            thumbnail_webp_bytes: row.thumb_webp_bytes,
             error: row.error,
             created_at: row.created_at,
         },
@@ -136,18 +126,14 @@ async fn upload(
     let format = super::sniff(&bytes).map_err(|e| AppError::invalid("file", e.to_string()))?;
 
     let id = uuid::Uuid::now_v7().to_string();
-    state.storage.put(&original_key(&id), &bytes).await?;
-    let job = NewJob::new(
-        &state.config.images_queue,
-        KIND,
-        serde_json::json!({ "upload": id }),
-    );
+    state.storage.put(&key(&id, ORIGINAL), &bytes).await?;
+    let job = super::jobs::optimize_job(&state.config.images_queue, &id);
     let size = i64::try_from(bytes.len()).unwrap_or(i64::MAX);
     if let Err(err) =
         store::insert_with_job(&state.db, &id, auth.id, format.as_str(), size, &job).await
     {
         // Nothing refers to the stored original: remove it rather than leak it.
-        let _ = state.storage.delete(&original_key(&id)).await;
+        let _ = state.storage.delete(&key(&id, ORIGINAL)).await;
         return Err(err);
     }
     if let Some(wakeup) = &state.queue_wakeup {
@@ -187,14 +173,13 @@ async fn serve_variant(
     Path((id, file)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Result<Response> {
-    let is_original = file == "original";
+    let is_original = file == ORIGINAL;
     if !(is_original || VARIANTS.contains(&file.as_str())) || uuid::Uuid::parse_str(&id).is_err() {
         return Err(AppError::NotFound("media"));
     }
-    let key = format!("{id}/{file}");
     let bytes = state
         .storage
-        .get(&key)
+        .get(&key(&id, &file))
         .await?
         .ok_or(AppError::NotFound("media"))?;
     let etag = format!("\"{:016x}\"", fnv1a(&bytes));
@@ -214,6 +199,8 @@ async fn serve_variant(
         super::sniff(&bytes)
             .map(|f| format!("image/{}", f.as_str()))
             .unwrap_or_else(|_| "application/octet-stream".into())
+    } else if file.ends_with(".webp") {
+        "image/webp".into()
     } else {
         "image/jpeg".into()
     };
@@ -233,78 +220,4 @@ fn fnv1a(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf29ce484222325, |hash, b| {
         (hash ^ u64::from(*b)).wrapping_mul(0x100000001b3)
     })
-}
-
-/// The `image.optimize` job.
-pub struct OptimizeImage {
-    pub db: Db,
-    pub storage: Storage,
-    pub limits: Limits,
-    /// Caps images decoded at once: each holds a decoded picture in memory.
-    pub permits: Arc<Semaphore>,
-}
-
-#[async_trait::async_trait]
-impl JobHandler for OptimizeImage {
-    async fn handle(&self, job: &Job) -> Result<(), JobError> {
-        let id = job.payload["upload"]
-            .as_str()
-            .ok_or_else(|| JobError::permanent("the job names no upload"))?;
-        let Some(row) = store::get(&self.db, id).await.map_err(JobError::retry)? else {
-            return Ok(()); // deleted meanwhile: nothing to do
-        };
-        if row.status != "pending" {
-            return Ok(()); // done by an earlier delivery
-        }
-        let Some(original) = self.storage.get(&original_key(id)).await? else {
-            store::mark_failed(&self.db, id, "the uploaded file is missing")
-                .await
-                .map_err(JobError::retry)?;
-            return Ok(());
-        };
-        let permit = self
-            .permits
-            .clone()
-            .acquire_owned()
-            .await
-            .map_err(JobError::retry)?;
-        let limits = self.limits.clone();
-        let span = tracing::Span::current();
-        let optimized = tokio::task::spawn_blocking(move || {
-            let _permit = permit;
-            span.in_scope(|| super::optimize(&original, &limits))
-        })
-        .await
-        .map_err(|e| JobError::retry(format!("the image task failed: {e}")))?;
-        let out = match optimized {
-            Ok(out) => out,
-            Err(err) => {
-                // Bad input is final: say why on the upload, and do not retry.
-                store::mark_failed(&self.db, id, &err.to_string())
-                    .await
-                    .map_err(JobError::retry)?;
-                return Ok(());
-            }
-        };
-        self.storage
-            .put(&format!("{id}/display.jpg"), &out.display_jpeg)
-            .await?;
-        self.storage
-            .put(&format!("{id}/thumb.jpg"), &out.thumb_jpeg)
-            .await?;
-        let ready = Ready {
-            width: out.width.into(),
-            height: out.height.into(),
-            thumb_width: out.thumb_width.into(),
-            thumb_height: out.thumb_height.into(),
-            display_bytes: out.display_jpeg.len() as i64,
-            thumb_bytes: out.thumb_jpeg.len() as i64,
-        };
-        store::mark_ready(&self.db, id, &ready)
-            .await
-            .map_err(JobError::retry)?;
-        // The optimised display image replaces the original.
-        self.storage.delete(&original_key(id)).await?;
-        Ok(())
-    }
 }

@@ -7,6 +7,7 @@ mod scratch;
 mod helpers;
 
 mod admin;
+mod article_images;
 mod articles;
 mod catalog;
 mod comments;
@@ -16,6 +17,7 @@ mod ops;
 mod orders;
 mod orders_flow;
 mod profiles;
+mod storage_s3;
 mod uploads;
 mod users;
 mod vendor_sim;

@@ -1,10 +1,14 @@
-//! Uploads: stored at once (202), optimised by a queued job, served with cache headers.
+//! Uploads: stored at once (202), optimised by a queued job, given WebP variants by a second
+//! one, served with cache headers.
 
 use std::time::Duration;
 
 use reqwest::multipart::{Form, Part};
 use reqwest::StatusCode;
 use serde_json::Value;
+
+use ballpark::db::Db;
+use ballpark::queue::{JobStatus, NewJob};
 
 use crate::helpers::TestApp;
 
@@ -71,8 +75,47 @@ pub(crate) async fn post_file(
     (status, response.json().await.unwrap_or(Value::Null))
 }
 
+/// Polls the upload until its WebP variants are recorded (the second job is done).
+pub(crate) async fn with_webp(app: &TestApp, id: &str) -> Value {
+    for _ in 0..400 {
+        let (status, body) = app.get(&format!("/api/uploads/{id}"), None).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        if !body["upload"]["webpUrl"].is_null() {
+            return body["upload"].clone();
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("upload {id} has no WebP variants after 20 s");
+}
+
+/// Fetches a served variant, checking the headers every variant gets; returns its bytes and
+/// ETag.
+async fn fetch_variant(app: &TestApp, url: &str, content_type: &str) -> (Vec<u8>, String) {
+    let response = app.client.get(app.url(url)).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK, "{url}");
+    assert_eq!(response.headers()["content-type"], content_type, "{url}");
+    assert!(
+        response.headers()["cache-control"]
+            .to_str()
+            .unwrap()
+            .contains("immutable"),
+        "{url}"
+    );
+    let etag = response.headers()["etag"].to_str().unwrap().to_string();
+    (response.bytes().await.unwrap().to_vec(), etag)
+}
+
+/// Decodes a WebP file and returns its size.
+fn webp_dimensions(bytes: &[u8]) -> (u32, u32) {
+    assert_eq!(&bytes[..4], b"RIFF");
+    assert_eq!(&bytes[8..12], b"WEBP");
+    let image = image::load_from_memory_with_format(bytes, image::ImageFormat::WebP)
+        .expect("the WebP variant decodes");
+    (image.width(), image.height())
+}
+
 /// Polls the upload until it leaves `pending` (the worker runs in-process).
-async fn settled(app: &TestApp, id: &str) -> Value {
+pub(crate) async fn settled(app: &TestApp, id: &str) -> Value {
     for _ in 0..200 {
         let (status, body) = app.get(&format!("/api/uploads/{id}"), None).await;
         assert_eq!(status, StatusCode::OK, "{body}");
@@ -144,6 +187,110 @@ async fn an_upload_answers_202_at_once_and_a_job_makes_upright_stripped_variants
     assert_eq!(original.status(), StatusCode::NOT_FOUND);
 }
 
+async fn a_second_job_adds_webp_variants_of_the_same_sizes(app: TestApp) {
+    let token = app.register("jake").await;
+    let (_, body) = post_file(&app, Some(&token), jpeg_with_exif(2400, 1800), "photo.jpg").await;
+    let id = body["upload"]["id"].as_str().unwrap().to_string();
+
+    let upload = with_webp(&app, &id).await;
+
+    assert_eq!(upload["status"], "ready", "{upload}");
+    assert_eq!(upload["webpUrl"], format!("/media/{id}/display.webp"));
+    assert_eq!(
+        upload["thumbnailWebpUrl"],
+        format!("/media/{id}/thumb.webp")
+    );
+    // Orientation 6: 2400×1800 stored, 1200×1600 shown, thumbnail 300×400; WebP the same.
+    assert_eq!(
+        (upload["width"].as_u64(), upload["height"].as_u64()),
+        (Some(1200), Some(1600))
+    );
+    let (display, etag) =
+        fetch_variant(&app, upload["webpUrl"].as_str().unwrap(), "image/webp").await;
+    assert_eq!(webp_dimensions(&display), (1200, 1600));
+    assert_eq!(
+        upload["displayWebpBytes"].as_u64(),
+        Some(display.len() as u64)
+    );
+    let (thumb, _) = fetch_variant(
+        &app,
+        upload["thumbnailWebpUrl"].as_str().unwrap(),
+        "image/webp",
+    )
+    .await;
+    assert_eq!(webp_dimensions(&thumb), (300, 400));
+    assert_eq!(
+        upload["thumbnailWebpBytes"].as_u64(),
+        Some(thumb.len() as u64)
+    );
+    let revalidated = app
+        .client
+        .get(app.url(upload["webpUrl"].as_str().unwrap()))
+        .header("If-None-Match", etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revalidated.status(), StatusCode::NOT_MODIFIED);
+}
+
+async fn webp_fields_are_null_until_the_webp_job_is_done(app: TestApp) {
+    let token = app.register("jake").await;
+
+    let (_, body) = post_file(&app, Some(&token), jpeg_with_exif(64, 48), "photo.jpg").await;
+
+    // Answered before any job ran: the WebP job does not even exist yet.
+    for field in [
+        "webpUrl",
+        "thumbnailWebpUrl",
+        "displayWebpBytes",
+        "thumbnailWebpBytes",
+    ] {
+        assert!(body["upload"][field].is_null(), "{field}: {body}");
+    }
+    let id = body["upload"]["id"].as_str().unwrap();
+    let (status, _) = app.get(&format!("/media/{id}/display.webp"), None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+async fn a_webp_job_delivered_again_changes_nothing(app: TestApp) {
+    let token = app.register("jake").await;
+    let (_, body) = post_file(&app, Some(&token), jpeg_with_exif(640, 480), "photo.jpg").await;
+    let id = body["upload"]["id"].as_str().unwrap().to_string();
+    let before = with_webp(&app, &id).await;
+    let (_, etag_before) =
+        fetch_variant(&app, before["webpUrl"].as_str().unwrap(), "image/webp").await;
+
+    // A second delivery of the same job, as after a lost acknowledgement.
+    let db = Db::connect(&app.database_url, 1).await.unwrap();
+    let job_id = ballpark::queue::enqueue(
+        &db,
+        NewJob::new("images", "image.webp", serde_json::json!({ "upload": id })),
+    )
+    .await
+    .unwrap();
+    let mut finished = None;
+    for _ in 0..200 {
+        let job = ballpark::queue::store::get(&db, job_id)
+            .await
+            .unwrap()
+            .unwrap();
+        if job.status == JobStatus::Done || job.status == JobStatus::Dead {
+            finished = Some(job);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    let job = finished.expect("the repeated job ran");
+    assert_eq!(job.status, JobStatus::Done, "{job:?}");
+    let (_, after) = app.get(&format!("/api/uploads/{id}"), None).await;
+    assert_eq!(after["upload"], before);
+    let (_, etag_after) =
+        fetch_variant(&app, before["webpUrl"].as_str().unwrap(), "image/webp").await;
+    assert_eq!(etag_after, etag_before);
+    db.close().await;
+}
+
 async fn a_file_that_is_not_an_image_is_refused_with_422(app: TestApp) {
     let token = app.register("jake").await;
 
@@ -207,6 +354,9 @@ async fn an_unknown_upload_returns_404(app: TestApp) {
 
 crate::on_both_backends!(
     an_upload_answers_202_at_once_and_a_job_makes_upright_stripped_variants,
+    a_second_job_adds_webp_variants_of_the_same_sizes,
+    webp_fields_are_null_until_the_webp_job_is_done,
+    a_webp_job_delivered_again_changes_nothing,
     a_file_that_is_not_an_image_is_refused_with_422,
     uploading_without_a_token_returns_401,
     a_truncated_jpeg_ends_failed_with_a_reason,
@@ -225,5 +375,6 @@ crate::on_both_backends_with!(
     through_rabbitmq,
     via_rabbitmq;
     an_upload_answers_202_at_once_and_a_job_makes_upright_stripped_variants,
+    a_second_job_adds_webp_variants_of_the_same_sizes,
     a_truncated_jpeg_ends_failed_with_a_reason,
 );

@@ -1,9 +1,16 @@
-//! SQL for articles, tags, favourites and view counts.
+//! SQL for articles, tags, favourites, view counts and the uploads articles use.
 //!
 //! Lists are ordered by id, newest first: ids only grow, so the order is total and a cursor
 //! (`before` = the last id seen) pages correctly even while new articles are inserted.
+//!
+//! An article's cover comes with it in the same statement, through a left join on
+//! `article_uploads` (at most one cover per article, by a unique index) and `uploads`, so a
+//! list stays one query however many covers it shows. The statements read the cover's id and
+//! status; `community::images` turns them into URLs. The body's pictures are read the same
+//! way, as an aggregate subquery, on single-article reads only (like the body).
 
 use crate::community::articles::Article;
+use crate::community::images::{ArticleImage, ImageChanges, StoredImage};
 use crate::community::Profile;
 use crate::db::group_commit::BatchedWrite;
 use crate::db::now;
@@ -58,9 +65,21 @@ fn select_articles(
         let expr = match c.source {
             Source::Plain(expr) => expr.to_string(),
             Source::Body if with_body => "a.body".to_string(),
-            Source::Body => return None,
+            Source::Images if with_body => match backend {
+                Backend::Sqlite => format!("json(({BODY_IMAGES_SQLITE}))"),
+                Backend::Postgres => format!("({BODY_IMAGES_POSTGRES})"),
+            },
+            Source::Body | Source::Images => return None,
             Source::Favorited => favorited.clone(),
             Source::Following => following.clone(),
+            Source::Cover => match backend {
+                // One value: {"id", "status"} or null.
+                Backend::Sqlite => "json(CASE WHEN c.id IS NULL THEN NULL \
+                    ELSE json_object('id', c.id, 'status', c.status) END)"
+                    .to_string(),
+                // Two plain columns, read by `article_from_pg_row`.
+                Backend::Postgres => "c.id AS \"coverId\", c.status AS \"coverStatus\"".into(),
+            },
         };
         Some((c.key, expr))
     };
@@ -90,7 +109,7 @@ fn select_articles(
             format!(
                 "SELECT COALESCE((SELECT json_group_array(json(page.obj) ORDER BY page.id DESC) FROM ( \
                    SELECT a.id, json_object({}, 'author', json_object({})) AS obj \
-                   FROM articles a JOIN users u ON u.id = a.author_id {rest}) page), '[]')",
+                   FROM {ARTICLE_FROM} {rest}) page), '[]')",
                 article.join(", "),
                 author.join(", "),
             )
@@ -102,16 +121,32 @@ fn select_articles(
                 .filter_map(column)
                 .map(|(key, expr)| match key {
                     "tagList" => format!("{expr}::json AS tag_list"),
+                    "coverImage" => expr, // already two aliased columns
                     _ => format!("{expr} AS \"{key}\""),
                 })
                 .collect();
-            format!(
-                "SELECT {} FROM articles a JOIN users u ON u.id = a.author_id {rest}",
-                columns.join(", ")
-            )
+            format!("SELECT {} FROM {ARTICLE_FROM} {rest}", columns.join(", "))
         }
     }
 }
+
+/// What every article read joins: the author, and the cover upload if there is one (the
+/// unique index `article_uploads_one_cover` keeps this at one row per article).
+const ARTICLE_FROM: &str = "articles a JOIN users u ON u.id = a.author_id \
+    LEFT JOIN article_uploads ac ON ac.article_id = a.id AND ac.role = 'cover' \
+    LEFT JOIN uploads c ON c.id = ac.upload_id";
+
+/// The body's uploads as a JSON array of `{"id", "status"}`, in body order.
+const BODY_IMAGES_SQLITE: &str =
+    "SELECT json_group_array(json_object('id', bu.id, 'status', bu.status) \
+      ORDER BY ab.position) \
+    FROM article_uploads ab JOIN uploads bu ON bu.id = ab.upload_id \
+    WHERE ab.article_id = a.id AND ab.role = 'body'";
+const BODY_IMAGES_POSTGRES: &str =
+    "SELECT COALESCE(json_agg(json_build_object('id', bu.id, 'status', bu.status) \
+      ORDER BY ab.position), '[]'::json) \
+    FROM article_uploads ab JOIN uploads bu ON bu.id = ab.upload_id \
+    WHERE ab.article_id = a.id AND ab.role = 'body'";
 
 /// Where a column of [`Article`] comes from.
 enum Source {
@@ -120,6 +155,10 @@ enum Source {
     Body,
     Favorited,
     Following,
+    /// The cover upload, from the joined `c`.
+    Cover,
+    /// The body's uploads; only on single-article reads.
+    Images,
 }
 
 struct Column {
@@ -154,6 +193,14 @@ const ARTICLE_COLUMNS: &[Column] = &[
         source: Source::Favorited,
     },
     col("favoritesCount", "a.favorites_count"),
+    Column {
+        key: "coverImage",
+        source: Source::Cover,
+    },
+    Column {
+        key: "images",
+        source: Source::Images,
+    },
 ];
 
 const AUTHOR_COLUMNS: &[Column] = &[
@@ -204,6 +251,17 @@ fn article_from_pg_row(row: &sqlx::postgres::PgRow) -> Result<Article> {
         updated_at: row.try_get("updatedAt")?,
         favorited: row.try_get("favorited")?,
         favorites_count: row.try_get("favoritesCount")?,
+        cover_image: match row.try_get::<Option<String>, _>("coverId")? {
+            Some(id) => Some(ArticleImage::from(StoredImage {
+                id,
+                status: row.try_get("coverStatus")?,
+            })),
+            None => None,
+        },
+        images: row
+            .try_get::<sqlx::types::Json<Vec<StoredImage>>, _>("images")
+            .ok()
+            .map(|images| images.0.into_iter().map(ArticleImage::from).collect()),
         author: Profile {
             username: row.try_get("username")?,
             bio: row.try_get("bio")?,
@@ -432,6 +490,47 @@ pub struct NewArticle {
     pub tags: Vec<String>,
     pub category: String,
     pub author_id: i64,
+    /// Its cover and the uploads its body embeds (checked by `community::images`).
+    pub images: ImageChanges,
+}
+
+/// Writes the upload links that `$changes` ([`ImageChanges`]) sets for article `$id` on
+/// `$conn`, inside the caller's transaction or savepoint. Same SQL on both backends.
+macro_rules! write_images {
+    ($conn:expr, $id:expr, $changes:expr) => {{
+        let changes: &ImageChanges = $changes;
+        let id: i64 = $id;
+        let roles = [
+            (
+                "cover",
+                changes.cover.as_ref().map(|c| c.iter().collect::<Vec<_>>()),
+            ),
+            (
+                "body",
+                changes.body.as_ref().map(|b| b.iter().collect::<Vec<_>>()),
+            ),
+        ];
+        for (role, uploads) in roles {
+            let Some(uploads) = uploads else { continue };
+            sqlx::query("DELETE FROM article_uploads WHERE article_id = $1 AND role = $2")
+                .bind(id)
+                .bind(role)
+                .execute(&mut *$conn)
+                .await?;
+            for (position, upload) in uploads.into_iter().enumerate() {
+                sqlx::query(
+                    "INSERT INTO article_uploads (article_id, upload_id, role, position) \
+                     VALUES ($1, $2, $3, $4)",
+                )
+                .bind(id)
+                .bind(upload.as_str())
+                .bind(role)
+                .bind(position as i32)
+                .execute(&mut *$conn)
+                .await?;
+            }
+        }
+    }};
 }
 
 const INSERT_ARTICLE: &str = "INSERT INTO articles \
@@ -474,9 +573,22 @@ pub async fn insert(db: &Db, article: NewArticle) -> Result<Option<i64>> {
                 .await
                 .map_err(|_| anyhow::anyhow!("the group-commit task ended"))?
         }
-        Db::Postgres(pool) => Ok(bind_new_article!(article, &tag_json)
-            .fetch_optional(pool)
-            .await?),
+        Db::Postgres(pool) if article.images.is_empty() => {
+            Ok(bind_new_article!(article, &tag_json)
+                .fetch_optional(pool)
+                .await?)
+        }
+        Db::Postgres(pool) => {
+            let mut tx = pool.begin().await?;
+            let id = bind_new_article!(article, &tag_json)
+                .fetch_optional(&mut *tx)
+                .await?;
+            if let Some(id) = id {
+                write_images!(tx, id, &article.images);
+            }
+            tx.commit().await?;
+            Ok(id)
+        }
     }
 }
 
@@ -488,12 +600,35 @@ struct InsertArticle {
     reply: tokio::sync::oneshot::Sender<Result<Option<i64>>>,
 }
 
+impl InsertArticle {
+    async fn insert_with_images(
+        &self,
+        conn: &mut sqlx::SqliteConnection,
+    ) -> Result<Option<i64>, sqlx::Error> {
+        let mut savepoint = sqlx::Connection::begin(&mut *conn).await?;
+        let id = bind_new_article!(self.article, &self.tag_json)
+            .fetch_optional(&mut *savepoint)
+            .await?;
+        if let Some(id) = id {
+            write_images!(savepoint, id, &self.article.images);
+        }
+        savepoint.commit().await?;
+        Ok(id)
+    }
+}
+
 #[async_trait::async_trait]
 impl BatchedWrite for InsertArticle {
     async fn run(&mut self, conn: &mut sqlx::SqliteConnection) {
-        let result = bind_new_article!(self.article, &self.tag_json)
-            .fetch_optional(&mut *conn)
-            .await;
+        let result = if self.article.images.is_empty() {
+            bind_new_article!(self.article, &self.tag_json)
+                .fetch_optional(&mut *conn)
+                .await
+        } else {
+            // A savepoint, so that the article and its links are kept or undone together
+            // without failing the other writes of the batch.
+            self.insert_with_images(conn).await
+        };
         self.result = Some(result);
     }
 
@@ -517,36 +652,44 @@ pub struct ArticleChanges {
     pub body: Option<String>,
     pub category: Option<String>,
     pub tags: Option<Vec<String>>,
+    /// A new cover and/or the uploads a new body embeds.
+    pub images: ImageChanges,
 }
 
-/// Applies the changes in one statement (a trigger re-indexes changed tags). `Ok(false)` if
-/// the new slug is taken (the caller picks another).
+/// Applies the changes in one transaction: one statement for the article (a trigger
+/// re-indexes changed tags), and the upload links if the cover or body changed. `Ok(false)`
+/// if the new slug is taken (the caller picks another).
 pub async fn update(db: &Db, id: i64, changes: &ArticleChanges) -> Result<bool> {
     let tag_json = match &changes.tags {
         Some(tags) => Some(serde_json::to_string(tags).map_err(anyhow::Error::from)?),
         None => None,
     };
-    let updated = on_write!(db, pool => sqlx::query(
-        "UPDATE articles SET slug = COALESCE($2, slug), title = COALESCE($3, title), \
-           description = COALESCE($4, description), body = COALESCE($5, body), \
-           category = COALESCE($6, category), tag_list = COALESCE($7, tag_list), updated_at = $8 \
-         WHERE id = $1")
-        .bind(id)
-        .bind(&changes.slug)
-        .bind(&changes.title)
-        .bind(&changes.description)
-        .bind(&changes.body)
-        .bind(&changes.category)
-        .bind(&tag_json)
-        .bind(now())
-        .execute(pool)
-        .await
-        .map(|r| r.rows_affected()));
-    match updated {
-        Ok(_) => Ok(true),
-        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Ok(false),
-        Err(e) => Err(e.into()),
-    }
+    on_write!(db, pool => {
+        let mut tx = pool.begin().await?;
+        let updated = sqlx::query(
+            "UPDATE articles SET slug = COALESCE($2, slug), title = COALESCE($3, title), \
+               description = COALESCE($4, description), body = COALESCE($5, body), \
+               category = COALESCE($6, category), tag_list = COALESCE($7, tag_list), updated_at = $8 \
+             WHERE id = $1")
+            .bind(id)
+            .bind(&changes.slug)
+            .bind(&changes.title)
+            .bind(&changes.description)
+            .bind(&changes.body)
+            .bind(&changes.category)
+            .bind(&tag_json)
+            .bind(now())
+            .execute(&mut *tx)
+            .await;
+        match updated {
+            Ok(_) => {}
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => return Ok(false),
+            Err(e) => return Err(e.into()),
+        }
+        write_images!(tx, id, &changes.images);
+        tx.commit().await?;
+        Ok::<_, AppError>(true)
+    })
 }
 
 pub async fn delete(db: &Db, id: i64) -> Result<()> {

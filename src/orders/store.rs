@@ -459,7 +459,10 @@ pub async fn apply_event(
     }
     let result: Result<Applied, ApplyError> = match db {
         Db::Sqlite { write, .. } => {
-            let mut tx = write.begin().await?;
+            // IMMEDIATE takes the write lock before the first read: with another process
+            // writing the same file (a `ballpark worker`), a deferred transaction that reads
+            // and then writes fails with SQLITE_BUSY instead of waiting.
+            let mut tx = write.begin_with("BEGIN IMMEDIATE").await?;
             let result = async { apply_in!(tx, "") }.await;
             if result.is_ok() {
                 tx.commit().await?;

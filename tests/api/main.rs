@@ -5,6 +5,8 @@
 mod scratch;
 
 mod helpers;
+#[path = "../support/shop.rs"]
+mod shop;
 
 mod admin;
 mod article_images;

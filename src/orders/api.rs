@@ -395,8 +395,8 @@ async fn pay_order(
     if record.order.payment == Payment::Paid.as_str() {
         return Ok(axum::Json(order_body(&record)).into_response());
     }
-    start_charge(orders, &id).await?;
-    // If this process dies, or the gateway never answers, this job settles the charge.
+    // If this process dies, or the gateway never answers, this job settles the charge. It is
+    // written with the change to `charging`, so a charge under way always has one.
     let reconcile = NewJob::new(
         &orders.settings.queue,
         RECONCILE_JOB,
@@ -408,7 +408,7 @@ async fn pay_order(
     )
     .max_attempts(25)
     .dedup_key(format!("{RECONCILE_JOB}:{id}"));
-    crate::queue::enqueue(&state.db, reconcile).await?;
+    start_charge(orders, &id, &reconcile).await?;
     let outcome = charge_and_record(orders, &id, record.order.total_won).await;
     orders.live.poke();
     let record = store::get(&state.db, &id)
@@ -426,8 +426,17 @@ async fn pay_order(
 }
 
 /// Marks the payment as under way; refuses orders that can no longer be paid.
-async fn start_charge(orders: &Orders, id: &str) -> Result<()> {
-    match store::apply_event(&orders.db, id, &Event::ChargeStarted, &orders.follow_ups()).await {
+async fn start_charge(orders: &Orders, id: &str, reconcile: &NewJob) -> Result<()> {
+    let follow_ups = orders.follow_ups();
+    match store::apply_event(
+        &orders.db,
+        id,
+        &Event::ChargeStarted,
+        &follow_ups,
+        Some(reconcile),
+    )
+    .await
+    {
         Ok(_) => Ok(()),
         Err(ApplyError::NotFound) => Err(AppError::NotFound("order")),
         Err(ApplyError::Refused(refused)) => Err(AppError::Conflict(refused.0.to_string())),

@@ -59,7 +59,7 @@ impl JobHandler for OrderJobs {
 
 /// Applies an event; a refusal here is a no-op (the state moved on), not a failure.
 async fn apply(orders: &Orders, order_id: &str, event: &Event) -> Result<(), JobError> {
-    match store::apply_event(&orders.db, order_id, event, &orders.follow_ups()).await {
+    match store::apply_event(&orders.db, order_id, event, &orders.follow_ups(), None).await {
         Ok(applied) => {
             if applied.transition.changed {
                 orders.live.poke();

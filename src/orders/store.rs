@@ -383,12 +383,14 @@ pub enum ApplyError {
 }
 
 /// Applies `event` to the order in one transaction (see the module notes). Events that change
-/// nothing and need nothing done write nothing.
+/// nothing and need nothing done write nothing. `also` is enqueued in the same transaction
+/// when the event changes the order (a safety-net job that belongs to the change).
 pub async fn apply_event(
     db: &Db,
     order_id: &str,
     event: &Event,
     follow_ups: &FollowUps,
+    also: Option<&NewJob>,
 ) -> Result<Applied, ApplyError> {
     let at = now();
     macro_rules! apply_in {
@@ -433,6 +435,9 @@ pub async fn apply_event(
                     Event::RefundSucceeded { reference } => Some(("refund", reference)),
                     _ => None,
                 };
+                if let Some(job) = also {
+                    Enqueue::enqueue(&mut **tx, job).await?;
+                }
                 if let Some((kind, reference)) = ledger {
                     sqlx::query(
                         "INSERT INTO payments (order_id, kind, amount_won, gateway_ref, created_at) \

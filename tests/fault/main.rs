@@ -93,7 +93,11 @@ async fn restart_rabbitmq(url: &str) {
 }
 
 async fn place_and_maybe_pay(app: &TestApp, shop: &Shop, n: usize) -> Option<String> {
-    let item = if n.is_multiple_of(3) { shop.hotdog } else { shop.beer };
+    let item = if n.is_multiple_of(3) {
+        shop.hotdog
+    } else {
+        shop.beer
+    };
     let res = app
         .client
         .post(app.url("/api/orders"))

@@ -170,13 +170,11 @@ fn order_json(
 
 fn order_body(record: &OrderRecord) -> OrderBody {
     let order = order_json(&record.order, &record.items, &record.history);
-    let payment = matches!(order.payment, Payment::Unpaid)
-        .then(|| !record.order.cancelled)
-        .unwrap_or(false)
-        .then(|| PaymentDue {
-            amount_won: record.order.total_won,
-            url: format!("/api/orders/{}/payment", record.order.id),
-        });
+    let awaits_payment = order.payment == Payment::Unpaid && !record.order.cancelled;
+    let payment = awaits_payment.then(|| PaymentDue {
+        amount_won: record.order.total_won,
+        url: format!("/api/orders/{}/payment", record.order.id),
+    });
     OrderBody { order, payment }
 }
 
@@ -476,7 +474,9 @@ async fn order_events(
     visible_order(&state, &auth, &id).await?;
     let after = last_event_id(&headers, &query);
     let live = &state.orders.live;
-    Ok(live::stream(state.db.clone(), live.clone(), Follow::Order(id), after).into_response())
+    live::stream(state.db.clone(), live.clone(), Follow::Order(id), after)
+        .map(IntoResponse::into_response)
+        .ok_or(AppError::TooManyRequests)
 }
 
 /// A store's newest orders (its owner and admins).
@@ -514,13 +514,14 @@ async fn store_order_events(
     }
     let after = last_event_id(&headers, &query);
     let live = &state.orders.live;
-    Ok(live::stream(
+    live::stream(
         state.db.clone(),
         live.clone(),
         Follow::Store(store_id),
         after,
     )
-    .into_response())
+    .map(IntoResponse::into_response)
+    .ok_or(AppError::TooManyRequests)
 }
 
 /// Progress reports from a store's vendor. The body must be signed (header

@@ -16,11 +16,12 @@
 
 use std::collections::BTreeSet;
 use std::convert::Infallible;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures::Stream;
-use tokio::sync::watch;
+use tokio::sync::{watch, Semaphore};
 use tokio_util::sync::CancellationToken;
 
 use super::store::{self, HistoryRow, HistoryScope};
@@ -30,11 +31,15 @@ use crate::db::Db;
 pub const POLL: Duration = Duration::from_secs(1);
 /// How far behind its cursor a store stream looks again (see the module notes).
 const REREAD_WINDOW: i64 = 64;
+/// Live streams open at once per process; each holds a task and reads the database once a
+/// second. More are refused with 429 (`Retry-After`).
+pub const MAX_STREAMS: usize = 1024;
 
 /// Wakes this process's streams after a transition commits. Cheap to clone.
 #[derive(Clone)]
 pub struct LiveHub {
     tx: watch::Sender<u64>,
+    streams: Arc<Semaphore>,
     /// Ends every stream when the server starts shutting down, so open streams do not hold
     /// up the drain.
     shutdown: CancellationToken,
@@ -44,6 +49,7 @@ impl LiveHub {
     pub fn new(shutdown: CancellationToken) -> Self {
         LiveHub {
             tx: watch::channel(0).0,
+            streams: Arc::new(Semaphore::new(MAX_STREAMS)),
             shutdown,
         }
     }
@@ -64,16 +70,19 @@ pub enum Follow {
     Store(i64),
 }
 
-/// The SSE stream of history rows after `after`, ending at shutdown.
+/// The SSE stream of history rows after `after`, ending at shutdown; `None` when
+/// [`MAX_STREAMS`] are open already.
 pub fn stream(
     db: Db,
     hub: LiveHub,
     follow: Follow,
     after: i64,
-) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+) -> Option<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
+    let permit = hub.streams.clone().try_acquire_owned().ok()?;
     let mut poked = hub.subscribe();
     let shutdown = hub.shutdown.clone();
     let stream = async_stream(move |yielder| async move {
+        let _permit = permit;
         let mut cursor = after;
         let mut sent: BTreeSet<i64> = BTreeSet::new();
         loop {
@@ -105,11 +114,12 @@ pub fn stream(
             tokio::select! {
                 _ = poked.changed() => {}
                 _ = tokio::time::sleep(POLL) => {}
+                _ = yielder.closed() => return, // the client went away
                 _ = shutdown.cancelled() => return,
             }
         }
     });
-    Sse::new(stream).keep_alive(KeepAlive::default())
+    Some(Sse::new(stream).keep_alive(KeepAlive::default()))
 }
 
 fn event(row: &HistoryRow) -> Event {

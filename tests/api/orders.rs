@@ -437,3 +437,10 @@ fn short_payment_window_via_rabbitmq(config: &mut Config) {
 
 crate::on_both_backends_with!(timeout_through_rabbitmq, timing_out_via_rabbitmq; a_payment_whose_answer_is_lost_is_settled_by_a_job_without_charging_twice);
 crate::on_both_backends_with!(expiry_through_rabbitmq, short_payment_window_via_rabbitmq; an_order_not_paid_in_time_is_cancelled_and_its_stock_released);
+
+fn declining_via_rabbitmq(config: &mut Config) {
+    declining(config);
+    crate::uploads::via_rabbitmq(config);
+}
+
+crate::on_both_backends_with!(declined_through_rabbitmq, declining_via_rabbitmq; a_declined_payment_fails_the_order_and_releases_its_stock);

@@ -397,3 +397,11 @@ crate::on_both_backends_with!(flow_through_rabbitmq, quick_vendor_via_rabbitmq;
 );
 crate::on_both_backends_with!(webhooks_through_rabbitmq, silent_vendor_via_rabbitmq;
     duplicate_late_and_out_of_order_webhooks_have_one_effect);
+
+fn impatient_via_rabbitmq(config: &mut Config) {
+    impatient(config);
+    crate::uploads::via_rabbitmq(config);
+}
+
+crate::on_both_backends_with!(deadline_through_rabbitmq, impatient_via_rabbitmq;
+    an_order_the_vendor_does_not_accept_in_time_is_cancelled_refunded_and_withdrawn);

@@ -12,7 +12,9 @@
 //!    and the mark publishes a job twice; consumers dedupe. On PostgreSQL the batch is read
 //!    `FOR UPDATE SKIP LOCKED` inside a transaction held across the confirms, so several
 //!    relays do not publish the same jobs; on SQLite (one node) the single write connection
-//!    is not held while waiting for the broker.
+//!    is not held while waiting for the broker, so the mark applies only to rows still
+//!    `queued` with the attempts the relay read: a job a fast consumer already ran (and
+//!    perhaps put back for a retry) is not marked, and is published again when due.
 //! 3. Each queue is a durable quorum queue with a delivery limit and a dead-letter exchange
 //!    `<queue>.dead` (fanout) bound to a `<queue>.dead` queue, declared identically by relay
 //!    and worker (see [`Broker::declare`]).

@@ -49,6 +49,8 @@ struct OutboxRow {
     kind: String,
     payload: String,
     max_attempts: i32,
+    /// Runs started so far; the mark below only applies if no consumer has run it since.
+    attempts: i32,
     run_at: DateTime<Utc>,
     created_at: DateTime<Utc>,
 }
@@ -94,7 +96,7 @@ impl Relay {
         let queues = placeholders(3, self.config.queues.len());
         let select = |lock: &str| {
             format!(
-                "SELECT id, queue, kind, payload, max_attempts, run_at, created_at FROM jobs \
+                "SELECT id, queue, kind, payload, max_attempts, attempts, run_at, created_at FROM jobs \
                  WHERE status = 'queued' AND published_at IS NULL AND run_at <= $1 \
                    AND queue IN ({queues}) \
                  ORDER BY run_at, id LIMIT $2 {lock}"
@@ -111,14 +113,18 @@ impl Relay {
                 query.fetch_all($conn).await?
             }};
         }
+        // A consumer may have run a job, and even put it back for a retry, before its confirm
+        // was recorded here (on SQLite nothing locks the rows meanwhile): such a row is left
+        // alone, or it would count as published without being due again in the broker.
         macro_rules! mark_published {
-            ($conn:expr, $ids:expr) => {{
+            ($conn:expr, $jobs:expr, $ids:expr) => {{
                 let ids: &[i64] = $ids;
                 if !ids.is_empty() {
                     let sql = mark_published_sql(ids.len());
                     let mut query = sqlx::query(&sql).bind(now());
                     for id in ids {
-                        query = query.bind(*id);
+                        let attempts = $jobs.iter().find(|j| j.id == *id).map_or(0, |j| j.attempts);
+                        query = query.bind(*id).bind(attempts);
                     }
                     query.execute($conn).await?;
                 }
@@ -131,7 +137,7 @@ impl Relay {
                 let sql = select("FOR UPDATE SKIP LOCKED");
                 let jobs = due_jobs!(&mut *tx, &sql);
                 let (confirmed, failure) = self.publish(&jobs).await;
-                mark_published!(&mut *tx, &confirmed);
+                mark_published!(&mut *tx, jobs, &confirmed);
                 tx.commit().await?;
                 failure.map_or(Ok(confirmed.len()), Err)
             }
@@ -140,7 +146,7 @@ impl Relay {
                 let jobs = due_jobs!(read, &sql);
                 let (confirmed, failure) = self.publish(&jobs).await;
                 let mut conn = write.acquire().await?;
-                mark_published!(&mut *conn, &confirmed);
+                mark_published!(&mut *conn, jobs, &confirmed);
                 failure.map_or(Ok(confirmed.len()), Err)
             }
         }
@@ -260,11 +266,15 @@ fn properties(job: &OutboxRow) -> BasicProperties {
         .with_headers(headers)
 }
 
-/// `UPDATE … SET published_at` for `count` ids, bound from `$2`.
+/// `UPDATE … SET published_at` for `count` (id, attempts) pairs, bound from `$2`: only rows
+/// still queued with the attempts the relay read.
 fn mark_published_sql(count: usize) -> String {
+    let pairs: Vec<String> = (0..count)
+        .map(|i| format!("(id = ${} AND attempts = ${})", 2 + 2 * i, 3 + 2 * i))
+        .collect();
     format!(
         "UPDATE jobs SET published_at = $1, updated_at = $1 \
-         WHERE published_at IS NULL AND id IN ({})",
-        placeholders(2, count)
+         WHERE published_at IS NULL AND status = 'queued' AND ({})",
+        pairs.join(" OR ")
     )
 }

@@ -274,11 +274,19 @@ async fn place_order(
                 .run_at(after(settings.payment_window)),
         ],
     };
-    let placed = store::place(&orders.db, &new, |record| {
-        let body = serde_json::to_string(&order_body(record)).unwrap_or_default();
-        (StatusCode::CREATED.as_u16(), body)
+    // On a task of its own, so a client that goes away mid-request cannot cancel the
+    // transaction half-way (sqlx 0.8's `begin` is not cancel-safe on PostgreSQL, and an order
+    // should be placed or not, whatever the connection does).
+    let db = orders.db.clone();
+    let placed = tokio::spawn(async move {
+        store::place(&db, &new, |record| {
+            let body = serde_json::to_string(&order_body(record)).unwrap_or_default();
+            (StatusCode::CREATED.as_u16(), body)
+        })
+        .await
     })
-    .await?;
+    .await
+    .map_err(|e| anyhow::anyhow!("the order task failed: {e}"))??;
     let (status, body) = match placed {
         Ok(Placed::Created { status, body }) => {
             if let Some(wakeup) = &state.queue_wakeup {
@@ -406,9 +414,20 @@ async fn pay_order(
     )
     .max_attempts(25)
     .dedup_key(format!("{RECONCILE_JOB}:{id}"));
-    start_charge(orders, &id, &reconcile).await?;
-    let outcome = charge_and_record(orders, &id, record.order.total_won).await;
-    orders.live.poke();
+    // The charge and its recording run on a task of their own: a client that goes away must
+    // not cancel them half-way (see `place_order`).
+    let charge = {
+        let (orders, id, total) = (orders.clone(), id.clone(), record.order.total_won);
+        tokio::spawn(async move {
+            start_charge(&orders, &id, &reconcile).await?;
+            let outcome = charge_and_record(&orders, &id, total).await;
+            orders.live.poke();
+            Ok::<_, AppError>(outcome)
+        })
+    };
+    let outcome = charge
+        .await
+        .map_err(|e| anyhow::anyhow!("the payment task failed: {e}"))??;
     let record = store::get(&state.db, &id)
         .await?
         .ok_or(AppError::NotFound("order"))?;

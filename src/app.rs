@@ -33,7 +33,8 @@ use crate::config::Config;
 use crate::db::Db;
 use crate::error::AppError;
 use crate::media::storage::Storage;
-use crate::queue::Wakeup;
+use crate::metrics::Metrics;
+use crate::queue::{QueueMetrics, Wakeup};
 
 /// Shared by every handler. Cheap to clone: everything inside is a handle or an `Arc`.
 #[derive(Clone)]
@@ -48,6 +49,9 @@ pub struct AppState {
     /// Wakes this process's idle database workers after an enqueue commits (none when the
     /// workers run elsewhere or on RabbitMQ).
     pub queue_wakeup: Option<Wakeup>,
+    /// This application's metrics, rendered by `GET /metrics`.
+    pub metrics: Metrics,
+    pub queue_metrics: QueueMetrics,
 }
 
 impl FromRef<AppState> for Arc<Tokens> {
@@ -87,9 +91,12 @@ impl Application {
         }
 
         let storage = Storage::new(&config.media_dir);
+        let metrics = Metrics::new();
         let state = AppState {
             storage,
             queue_wakeup: None,
+            queue_metrics: QueueMetrics::new(&metrics),
+            metrics,
             tokens: Arc::new(Tokens::new(&config)),
             passwords,
             login_limiter: Arc::new(LoginLimiter::new(
@@ -109,6 +116,7 @@ impl Application {
             &state.db,
             &state.storage,
             &state.config,
+            &state.queue_metrics,
             consume,
             &tasks,
             background.clone(),
@@ -183,6 +191,8 @@ impl Application {
 }
 
 fn spawn_background_tasks(state: &AppState, shutdown: &CancellationToken, tasks: &TaskTracker) {
+    tasks.spawn(state.metrics.clone().run_upkeep(shutdown.clone()));
+
     let views = state.views.clone();
     let db = state.db.clone();
     let interval = Duration::from_millis(state.config.view_flush_interval_ms);
@@ -247,6 +257,7 @@ fn router(state: AppState) -> Router {
     Router::new()
         .merge(api)
         .merge(crate::ops::router(openapi))
+        .merge(crate::metrics::router())
         .merge(crate::media::uploads::media_router())
         .fallback(|| async { AppError::NotFound("route") })
         .layer(DefaultBodyLimit::max(state.config.body_limit_bytes))

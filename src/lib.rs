@@ -13,6 +13,7 @@
 //! | [`community`] | the RealWorld ("Conduit") API plus the fan-community extras |
 //! | [`demo`]      | demo data (KBO teams, board categories, a few articles) loaded on first start |
 //! | [`ops`]       | health and readiness probes, the OpenAPI document and its docs UI |
+//! | [`metrics`]   | the Prometheus recorder instrumented code writes into, and `GET /metrics` |
 //! | [`queue`]     | the job queue: jobs in the database, enqueued in the caller's transaction, and the worker runtime |
 //! | [`workers`]   | which jobs run where: the handlers, on database workers or on RabbitMQ (relay + consumers) |
 //! | [`http`]      | small HTTP helpers shared by every module (JSON extractor, request ids) |
@@ -31,6 +32,7 @@ pub mod demo;
 pub mod error;
 pub mod http;
 pub mod media;
+pub mod metrics;
 pub mod ops;
 pub mod queue;
 pub mod workers;

@@ -21,7 +21,7 @@ use crate::media::uploads::{OptimizeImage, KIND as IMAGE_JOB};
 use crate::queue::amqp::relay::{Relay, RelayConfig};
 use crate::queue::amqp::worker::{AmqpWorker, AmqpWorkerConfig};
 use crate::queue::amqp::Broker;
-use crate::queue::{Wakeup, WorkerConfig, WorkerPool};
+use crate::queue::{QueueMetrics, Wakeup, WorkerConfig, WorkerPool};
 
 fn image_handler(db: &Db, storage: &Storage, config: &Config) -> OptimizeImage {
     OptimizeImage {
@@ -43,6 +43,7 @@ pub async fn start(
     db: &Db,
     storage: &Storage,
     config: &Config,
+    metrics: &QueueMetrics,
     consume: bool,
     tasks: &TaskTracker,
     shutdown: CancellationToken,
@@ -61,7 +62,8 @@ pub async fn start(
             }
             .queue(&queue, config.image_workers),
         )
-        .register(IMAGE_JOB, image_handler(db, storage, config));
+        .register(IMAGE_JOB, image_handler(db, storage, config))
+        .metrics(metrics.clone());
         let wakeup = pool.wakeup();
         tasks.spawn(pool.run(shutdown));
         return Ok(Some(wakeup));
@@ -74,11 +76,15 @@ pub async fn start(
 
     let relay = {
         let (db, url, queue, token) = (db.clone(), url.clone(), queue.clone(), shutdown.clone());
+        let metrics = metrics.clone();
         supervise("outbox relay", shutdown.clone(), move || {
             let (db, url, queue, token) = (db.clone(), url.clone(), queue.clone(), token.clone());
+            let metrics = metrics.clone();
             async move {
                 let broker = Broker::connect(&url).await?;
-                let relay = Relay::new(&broker, db, RelayConfig::default().queue(queue)).await?;
+                let relay = Relay::new(&broker, db, RelayConfig::default().queue(queue))
+                    .await?
+                    .metrics(metrics);
                 let result = relay.run(token).await;
                 broker.close().await;
                 result
@@ -88,14 +94,15 @@ pub async fn start(
     tasks.spawn(relay);
     if consume {
         let (db, storage, config) = (db.clone(), storage.clone(), config.clone());
-        let token = shutdown.clone();
+        let (token, metrics) = (shutdown.clone(), metrics.clone());
         tasks.spawn(supervise("amqp consumer", shutdown, move || {
-            let (db, storage, config, url, token) = (
+            let (db, storage, config, url, token, metrics) = (
                 db.clone(),
                 storage.clone(),
                 config.clone(),
                 url.clone(),
                 token.clone(),
+                metrics.clone(),
             );
             async move {
                 let broker = Broker::connect(&url).await?;
@@ -103,7 +110,8 @@ pub async fn start(
                     db.clone(),
                     AmqpWorkerConfig::default().queue(&config.images_queue, config.image_workers),
                 )
-                .register(IMAGE_JOB, image_handler(&db, &storage, &config));
+                .register(IMAGE_JOB, image_handler(&db, &storage, &config))
+                .metrics(metrics);
                 let result = worker.run(broker.clone(), token).await;
                 broker.close().await;
                 result

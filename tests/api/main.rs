@@ -10,6 +10,7 @@ mod articles;
 mod comments;
 mod crash;
 mod extras;
+mod metrics;
 mod ops;
 mod profiles;
 mod uploads;

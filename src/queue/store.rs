@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, SqliteConnection};
 
 use super::{now, Backoff, Job, JobError, JobStatus, NewJob};
+use crate::db::group_commit::BatchedWrite;
 use crate::db::{Backend, Db};
 use crate::{on_read, on_write};
 
@@ -137,17 +138,55 @@ pub async fn enqueue_postgres(conn: &mut PgConnection, job: &NewJob) -> Result<i
     enqueue_on!(conn, job)
 }
 
-/// Enqueues `job` on its own, for work not tied to another write.
+/// Enqueues `job` on its own, for work not tied to another write. On SQLite it shares a
+/// commit with the other writes waiting at that moment ([`crate::db::group_commit`]); it
+/// returns once that commit is done.
 pub async fn enqueue(db: &Db, job: NewJob) -> Result<i64, sqlx::Error> {
     match db {
-        Db::Sqlite { write, .. } => {
-            let mut conn = write.acquire().await?;
-            enqueue_sqlite(&mut conn, &job).await
+        Db::Sqlite { group, .. } => {
+            let (reply, outcome) = tokio::sync::oneshot::channel();
+            let write = Box::new(EnqueueWrite {
+                job,
+                result: None,
+                reply,
+            });
+            if group.submit(write).await.is_err() {
+                return Err(sqlx::Error::PoolClosed);
+            }
+            outcome.await.map_err(|_| sqlx::Error::PoolClosed)?
         }
         Db::Postgres(pool) => {
             let mut conn = pool.acquire().await?;
             enqueue_postgres(&mut conn, &job).await
         }
+    }
+}
+
+/// An enqueue waiting to share a SQLite commit.
+struct EnqueueWrite {
+    job: NewJob,
+    result: Option<Result<i64, sqlx::Error>>,
+    reply: tokio::sync::oneshot::Sender<Result<i64, sqlx::Error>>,
+}
+
+#[async_trait::async_trait]
+impl BatchedWrite for EnqueueWrite {
+    async fn run(&mut self, conn: &mut SqliteConnection) {
+        self.result = Some(enqueue_sqlite(conn, &self.job).await);
+    }
+
+    fn finish(self: Box<Self>, commit_error: Option<&sqlx::Error>) {
+        let outcome = match (commit_error, self.result) {
+            (Some(err), _) => Err(sqlx::Error::Io(std::io::Error::other(format!(
+                "committing the batch failed: {err}"
+            )))),
+            (None, Some(result)) => result,
+            (None, None) => Err(sqlx::Error::Io(std::io::Error::other(
+                "the batched enqueue never ran",
+            ))),
+        };
+        // The caller may have gone; the job is stored regardless.
+        let _ = self.reply.send(outcome);
     }
 }
 

@@ -399,6 +399,10 @@ async fn claim_loop(
             _ = shutdown.cancelled() => break,
         };
         let mut permits = vec![first];
+        // Jobs that finished together give their slots back one after another; letting them
+        // run first makes one claim of many jobs instead of several claims of a few (on
+        // PostgreSQL in `cargo bench --bench queue`: about 12 → 16 jobs per claim).
+        tokio::task::yield_now().await;
         while let Ok(permit) = slots.clone().try_acquire_owned() {
             permits.push(permit);
         }

@@ -1,26 +1,62 @@
-//! No-op job throughput of the database queue (enqueue + claim + complete), on SQLite and
-//! PostgreSQL, against a baseline measured in the same run: the same number of rows written
-//! and then updated with one plain statement each, by the same number of tasks. The
-//! baseline is the floor cost of "two writes per job" without any queue machinery, so the
-//! ratio shows what claiming, leasing and completing add.
+//! No-op job throughput of the queue, enqueue to done, on SQLite and PostgreSQL, against
+//! baselines measured in the same run.
 //!
-//! Run: `cargo bench --bench queue` (env: `JOBS`, default 20000; `PRODUCERS`, default 8;
-//! `CONCURRENCY`, default 32; `BALLPARK_TEST_POSTGRES_URL` for the server to use).
+//! Database queue (both databases):
+//! - **baseline**: the same number of rows written with one plain `INSERT` and then one plain
+//!   `UPDATE` each, by the same number of tasks: the floor cost of "two writes per job"
+//!   without any queue machinery.
+//! - **queue, one job per enqueue**: `PRODUCERS` tasks each enqueue one job per transaction
+//!   (`queue::enqueue`) while a `WorkerPool` (concurrency `CONCURRENCY`, woken on enqueue)
+//!   claims and completes them. The clock stops when the last job is done.
+//! - **queue, `enqueue_many`**: the same, with each producer enqueueing `BATCH` jobs per
+//!   transaction through `queue::enqueue_many`, as a bulk producer would.
+//!
+//! RabbitMQ (when the broker answers at `BALLPARK_TEST_AMQP_URL`, default the local one):
+//! - **baseline**: raw lapin: `AMQP_JOBS` persistent messages published on a confirm-mode
+//!   channel in batches of 200 (waiting for the confirms of each batch, as the relay does)
+//!   into a quorum queue declared like the app's, while a consumer with prefetch
+//!   `CONCURRENCY` acks each; the clock stops at the last ack.
+//! - **queue**: `PRODUCERS` tasks enqueue one job per transaction into the outbox while a
+//!   `Relay` publishes them (confirms) and an `AmqpWorker` (prefetch `CONCURRENCY`) runs the
+//!   no-op handler and records each job done; the clock stops when the last job is done.
+//!
+//! Run: `cargo bench --bench queue` (env: `JOBS` default 20000, `AMQP_JOBS` default 5000,
+//! `PRODUCERS` default 8, `CONCURRENCY` default 32, `BATCH` default 100,
+//! `BALLPARK_TEST_POSTGRES_URL`, `BALLPARK_TEST_AMQP_URL`, `BENCH_CASES` (a comma-separated
+//! subset of `sqlite,postgres,amqp`). The workers record into a Prometheus recorder, as in the
+//! server, and the completed counter is printed as a check.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use ballpark::db::Db;
-use ballpark::queue::{self, handler_fn, NewJob, WorkerConfig, WorkerPool};
+use ballpark::metrics::Metrics;
+use ballpark::queue::amqp::{AmqpWorker, AmqpWorkerConfig, Broker, Relay, RelayConfig};
+use ballpark::queue::{self, handler_fn, NewJob, QueueMetrics, WorkerConfig, WorkerPool};
 use ballpark::{on_read, on_write};
+use futures::StreamExt;
+use lapin::options::{
+    BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, BasicQosOptions,
+    ConfirmSelectOptions,
+};
+use lapin::types::FieldTable;
+use lapin::BasicProperties;
 use sqlx::Connection;
 use tokio_util::sync::CancellationToken;
+
+struct Settings {
+    jobs: usize,
+    amqp_jobs: usize,
+    producers: usize,
+    concurrency: usize,
+    batch: usize,
+}
 
 fn env_usize(name: &str, default: usize) -> usize {
     std::env::var(name)
         .ok()
         .and_then(|v| v.parse().ok())
+        .filter(|&v| v > 0)
         .unwrap_or(default)
 }
 
@@ -114,37 +150,65 @@ async fn baseline(db: &Db, jobs: usize, producers: usize) -> anyhow::Result<Dura
     Ok(start.elapsed())
 }
 
-/// Enqueues `jobs` no-op jobs from `producers` tasks while a worker pool works them; the clock
-/// stops when the last one is done.
-async fn queue_run(
+/// Jobs of `queue` not yet done (through the partial index on open jobs, so polling it does
+/// not scan the finished ones).
+async fn open_jobs(db: &Db, queue: &str) -> anyhow::Result<i64> {
+    Ok(on_read!(db, pool => sqlx::query_scalar(
+        "SELECT COUNT(*) FROM jobs WHERE status <> 'done' AND queue = $1")
+        .bind(queue)
+        .fetch_one(pool)
+        .await)?)
+}
+
+async fn done_jobs(db: &Db, queue: &str) -> anyhow::Result<i64> {
+    Ok(on_read!(db, pool => sqlx::query_scalar(
+        "SELECT COUNT(*) FROM jobs WHERE status = 'done' AND queue = $1")
+        .bind(queue)
+        .fetch_one(pool)
+        .await)?)
+}
+
+/// Waits until every job of `queue` is done (after the producers have finished), then checks
+/// that `jobs` are.
+async fn wait_all_done(db: &Db, queue: &str, jobs: usize) -> anyhow::Result<()> {
+    while open_jobs(db, queue).await? > 0 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let done = done_jobs(db, queue).await?;
+    anyhow::ensure!(done as usize == jobs, "{done} of {jobs} jobs done");
+    Ok(())
+}
+
+/// Enqueues `jobs` no-op jobs into `queue` from `producers` tasks, one job per transaction, or
+/// `batch` per transaction through `enqueue_many`; `after` runs after each commit.
+async fn produce(
     db: &Db,
+    queue_name: &str,
     jobs: usize,
     producers: usize,
-    concurrency: usize,
-) -> anyhow::Result<Duration> {
-    let config = WorkerConfig {
-        poll_interval: Duration::from_millis(5),
-        ..WorkerConfig::default()
-    }
-    .queue("bench", concurrency);
-    let pool =
-        WorkerPool::new(db.clone(), config).register("noop", handler_fn(|_job| async { Ok(()) }));
-    let wakeup = Arc::new(pool.wakeup());
-    let shutdown = CancellationToken::new();
-    let start = Instant::now();
-    let worker = tokio::spawn(pool.run(shutdown.clone()));
+    batch: Option<usize>,
+    after: impl Fn() + Clone + Send + Sync + 'static,
+) -> anyhow::Result<()> {
     let mut tasks = Vec::new();
     for p in 0..producers {
-        let db = db.clone();
-        let wakeup = wakeup.clone();
+        let (db, after, queue_name) = (db.clone(), after.clone(), queue_name.to_string());
         tasks.push(tokio::spawn(async move {
-            for i in (p..jobs).step_by(producers) {
-                queue::enqueue(
-                    &db,
-                    NewJob::new("bench", "noop", serde_json::json!({ "n": i })),
-                )
-                .await?;
-                wakeup.wake();
+            let mine: Vec<usize> = (p..jobs).step_by(producers).collect();
+            let job = |i: &usize| NewJob::new(&queue_name, "noop", serde_json::json!({ "n": i }));
+            match batch {
+                None => {
+                    for i in &mine {
+                        queue::enqueue(&db, job(i)).await?;
+                        after();
+                    }
+                }
+                Some(size) => {
+                    for chunk in mine.chunks(size) {
+                        let jobs: Vec<NewJob> = chunk.iter().map(job).collect();
+                        queue::enqueue_many(&db, &jobs).await?;
+                        after();
+                    }
+                }
             }
             Ok::<_, sqlx::Error>(())
         }));
@@ -152,50 +216,288 @@ async fn queue_run(
     for task in tasks {
         task.await??;
     }
-    loop {
-        let done: i64 = on_read!(db, pool => sqlx::query_scalar(
-            "SELECT COUNT(*) FROM jobs WHERE queue = 'bench' AND status = 'done'")
-            .fetch_one(pool)
-            .await)?;
-        if done as usize >= jobs {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
+    Ok(())
+}
+
+/// The database queue: producers enqueue while a worker pool works; returns the time until
+/// the last job is done and the pool's completed counter.
+async fn queue_run(
+    db: &Db,
+    settings: &Settings,
+    batch: Option<usize>,
+) -> anyhow::Result<(Duration, String)> {
+    let queue_name = if batch.is_some() {
+        "bench_many"
+    } else {
+        "bench"
+    };
+    let config = WorkerConfig {
+        poll_interval: Duration::from_millis(5),
+        ..WorkerConfig::default()
     }
+    .queue(queue_name, settings.concurrency);
+    let metrics = Metrics::new();
+    let pool = WorkerPool::new(db.clone(), config)
+        .register("noop", handler_fn(|_job| async { Ok(()) }))
+        .metrics(QueueMetrics::new(&metrics));
+    let wakeup = pool.wakeup();
+    let shutdown = CancellationToken::new();
+    let start = Instant::now();
+    let worker = tokio::spawn(pool.run(shutdown.clone()));
+    produce(
+        db,
+        queue_name,
+        settings.jobs,
+        settings.producers,
+        batch,
+        move || wakeup.wake(),
+    )
+    .await?;
+    wait_all_done(db, queue_name, settings.jobs).await?;
     let elapsed = start.elapsed();
     shutdown.cancel();
     worker.await?;
+    Ok((elapsed, completed_counter(&metrics)))
+}
+
+/// The `completed` counter lines of the render, for the printed check.
+fn completed_counter(metrics: &Metrics) -> String {
+    metrics
+        .render()
+        .lines()
+        .filter(|l| l.starts_with("ballpark_queue_jobs_completed_total"))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+fn amqp_url() -> String {
+    std::env::var("BALLPARK_TEST_AMQP_URL")
+        .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into())
+}
+
+/// A quorum queue of the bench's own, declared like the app's; deleted by `cleanup`.
+async fn amqp_queue(broker: &Broker, what: &str) -> anyhow::Result<String> {
+    let name = format!("bench.{what}.{}", uuid::Uuid::new_v4().simple());
+    let channel = broker.channel().await?;
+    broker.declare(&channel, &name).await?;
+    channel.close(200, "declared".into()).await?;
+    Ok(name)
+}
+
+/// Raw lapin: publish `jobs` persistent messages with confirms (200 per batch) while one
+/// consumer with manual acks takes them; the time until the last ack.
+async fn amqp_baseline(broker: &Broker, jobs: usize, prefetch: usize) -> anyhow::Result<Duration> {
+    let queue_name = amqp_queue(broker, "baseline").await?;
+    let consumer_channel = broker.channel().await?;
+    consumer_channel
+        .basic_qos(prefetch as u16, BasicQosOptions::default())
+        .await?;
+    let mut consumer = consumer_channel
+        .basic_consume(
+            queue_name.as_str().into(),
+            "bench-baseline".into(),
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        )
+        .await?;
+    let publisher = broker.channel().await?;
+    publisher
+        .confirm_select(ConfirmSelectOptions::default())
+        .await?;
+    let start = Instant::now();
+    let consuming = tokio::spawn(async move {
+        let mut acked = 0;
+        while acked < jobs {
+            let delivery = consumer.next().await.context("the consumer ended")??;
+            delivery.ack(BasicAckOptions::default()).await?;
+            acked += 1;
+        }
+        Ok::<_, anyhow::Error>(())
+    });
+    let ids: Vec<usize> = (0..jobs).collect();
+    for chunk in ids.chunks(200) {
+        let mut confirms = Vec::with_capacity(chunk.len());
+        for i in chunk {
+            let body = serde_json::json!({ "n": i }).to_string();
+            confirms.push(
+                publisher
+                    .basic_publish(
+                        "".into(),
+                        queue_name.as_str().into(),
+                        BasicPublishOptions {
+                            mandatory: true,
+                            ..BasicPublishOptions::default()
+                        },
+                        body.as_bytes(),
+                        BasicProperties::default()
+                            .with_message_id(i.to_string().into())
+                            .with_delivery_mode(2),
+                    )
+                    .await?,
+            );
+        }
+        for confirm in confirms {
+            anyhow::ensure!(confirm.await?.is_ack(), "the broker refused a message");
+        }
+    }
+    consuming.await??;
+    let elapsed = start.elapsed();
+    publisher.close(200, "done".into()).await?;
+    consumer_channel.close(200, "done".into()).await?;
+    broker.delete(&queue_name).await?;
     Ok(elapsed)
+}
+
+/// The RabbitMQ backend: outbox → relay → broker → consumer → done.
+async fn amqp_run(
+    db: &Db,
+    broker: &Broker,
+    settings: &Settings,
+) -> anyhow::Result<(Duration, String)> {
+    let queue_name = amqp_queue(broker, "queue").await?;
+    let metrics = Metrics::new();
+    let queue_metrics = QueueMetrics::new(&metrics);
+    let shutdown = CancellationToken::new();
+    let relay = Relay::new(
+        broker,
+        db.clone(),
+        RelayConfig {
+            poll_interval: Duration::from_millis(5),
+            ..RelayConfig::default()
+        }
+        .queue(&queue_name),
+    )
+    .await?
+    .metrics(queue_metrics.clone());
+    let worker = AmqpWorker::new(
+        db.clone(),
+        AmqpWorkerConfig::default().queue(&queue_name, settings.concurrency),
+    )
+    .register("noop", handler_fn(|_job| async { Ok(()) }))
+    .metrics(queue_metrics);
+    let start = Instant::now();
+    let relaying = tokio::spawn(relay.run(shutdown.clone()));
+    let working = tokio::spawn(worker.run(broker.clone(), shutdown.clone()));
+    produce(
+        db,
+        &queue_name,
+        settings.amqp_jobs,
+        settings.producers,
+        None,
+        || {},
+    )
+    .await?;
+    wait_all_done(db, &queue_name, settings.amqp_jobs).await?;
+    let elapsed = start.elapsed();
+    shutdown.cancel();
+    relaying.await??;
+    working.await??;
+    broker.delete(&queue_name).await?;
+    Ok((elapsed, completed_counter(&metrics)))
+}
+
+fn row(backend: &str, run: &str, jobs: usize, took: Duration, baseline: Duration) {
+    let rate = |d: Duration| jobs as f64 / d.as_secs_f64();
+    println!(
+        "| {backend} | {run} | {jobs} | {:.2} | {:.0} | {:.2} |",
+        took.as_secs_f64(),
+        rate(took),
+        rate(took) / rate(baseline)
+    );
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let jobs = env_usize("JOBS", 20_000);
-    let producers = env_usize("PRODUCERS", 8);
-    let concurrency = env_usize("CONCURRENCY", 32);
+    let settings = Settings {
+        jobs: env_usize("JOBS", 20_000),
+        amqp_jobs: env_usize("AMQP_JOBS", 5_000),
+        producers: env_usize("PRODUCERS", 8),
+        concurrency: env_usize("CONCURRENCY", 32),
+        batch: env_usize("BATCH", 100),
+    };
+    let cases = std::env::var("BENCH_CASES").unwrap_or_else(|_| "sqlite,postgres,amqp".into());
+    let wanted = |case: &str| cases.split(',').any(|c| c.trim() == case);
     println!(
-        "queue benchmark: {jobs} no-op jobs, {producers} producer tasks, worker concurrency {concurrency}"
+        "queue benchmark: {} no-op jobs ({} through RabbitMQ), {} producer tasks, worker \
+         concurrency / prefetch {}, enqueue_many batches of {}; {} cores; {}",
+        settings.jobs,
+        settings.amqp_jobs,
+        settings.producers,
+        settings.concurrency,
+        settings.batch,
+        std::thread::available_parallelism().map_or(1, |n| n.get()),
+        chrono::Utc::now().format("%Y-%m-%d %H:%M UTC"),
     );
     println!();
-    println!("| backend | run | seconds | jobs/s | ratio to baseline |");
-    println!("| --- | --- | ---: | ---: | ---: |");
+    println!("| backend | run | jobs | seconds | jobs/s | ratio to baseline |");
+    println!("| --- | --- | ---: | ---: | ---: | ---: |");
+    let mut checks = Vec::new();
     for backend in ["sqlite", "postgres"] {
-        let fresh = fresh(backend).await?;
-        let base = baseline(&fresh.db, jobs, producers).await?;
-        let run = queue_run(&fresh.db, jobs, producers, concurrency).await?;
-        let rate = |d: Duration| jobs as f64 / d.as_secs_f64();
-        println!(
-            "| {backend} | baseline: insert + update per row | {:.2} | {:.0} | 1.00 |",
-            base.as_secs_f64(),
-            rate(base)
+        if !wanted(backend) {
+            continue;
+        }
+        // Each run on a database of its own, so none inherits the rows of another.
+        let db = fresh(backend).await?;
+        let base = baseline(&db.db, settings.jobs, settings.producers).await?;
+        db.cleanup().await?;
+        let db = fresh(backend).await?;
+        let (single, single_check) = queue_run(&db.db, &settings, None).await?;
+        db.cleanup().await?;
+        let db = fresh(backend).await?;
+        let (many, many_check) = queue_run(&db.db, &settings, Some(settings.batch)).await?;
+        db.cleanup().await?;
+        let jobs = settings.jobs;
+        row(
+            backend,
+            "baseline: insert + update per row",
+            jobs,
+            base,
+            base,
         );
-        println!(
-            "| {backend} | queue: enqueue + claim + complete | {:.2} | {:.0} | {:.2} |",
-            run.as_secs_f64(),
-            rate(run),
-            rate(run) / rate(base)
+        row(
+            backend,
+            "queue: enqueue (1 job/tx) + claim + complete",
+            jobs,
+            single,
+            base,
         );
-        fresh.cleanup().await?;
+        let label = format!(
+            "queue: enqueue_many ({} jobs/tx) + claim + complete",
+            settings.batch
+        );
+        row(backend, &label, jobs, many, base);
+        checks.push(format!("{backend}: {single_check}; {many_check}"));
+    }
+    if wanted("amqp") {
+        let url = amqp_url();
+        match tokio::time::timeout(Duration::from_secs(5), Broker::connect(&url)).await {
+            Ok(Ok(broker)) => {
+                let base = amqp_baseline(&broker, settings.amqp_jobs, settings.concurrency).await?;
+                let jobs = settings.amqp_jobs;
+                row(
+                    "rabbitmq",
+                    "baseline: raw lapin publish (confirms) + consume + ack",
+                    jobs,
+                    base,
+                    base,
+                );
+                for backend in ["sqlite", "postgres"] {
+                    let fresh = fresh(backend).await?;
+                    let (took, check) = amqp_run(&fresh.db, &broker, &settings).await?;
+                    let label =
+                        format!("queue on {backend}: enqueue (1 job/tx) → relay → consumer → done");
+                    row("rabbitmq", &label, jobs, took, base);
+                    checks.push(format!("rabbitmq on {backend}: {check}"));
+                    fresh.cleanup().await?;
+                }
+                broker.close().await;
+            }
+            _ => println!("| rabbitmq | not run: no broker answered at {url} | | | | |"),
+        }
+    }
+    println!();
+    for check in checks {
+        println!("check (the pools' own counters): {check}");
     }
     Ok(())
 }

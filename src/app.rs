@@ -33,8 +33,9 @@ use crate::config::Config;
 use crate::db::Db;
 use crate::error::AppError;
 use crate::media::storage::Storage;
+use crate::metrics::Metrics;
 use crate::orders::Orders;
-use crate::queue::Wakeup;
+use crate::queue::{QueueMetrics, Wakeup};
 
 /// Shared by every handler. Cheap to clone: everything inside is a handle or an `Arc`.
 #[derive(Clone)]
@@ -50,6 +51,9 @@ pub struct AppState {
     /// workers run elsewhere or on RabbitMQ).
     pub queue_wakeup: Option<Wakeup>,
     pub orders: Orders,
+    /// This application's metrics, rendered by `GET /metrics`.
+    pub metrics: Metrics,
+    pub queue_metrics: QueueMetrics,
 }
 
 impl FromRef<AppState> for Arc<Tokens> {
@@ -100,10 +104,13 @@ impl Application {
         let server_url = format!("http://{}", listener.local_addr()?);
         let vendor = crate::orders::vendor::connect(&config, &tasks, background.clone()).await?;
         let orders = Orders::new(&db, &config, vendor.client, &server_url, shutdown.clone());
+        let metrics = Metrics::new();
         let state = AppState {
             orders,
             storage,
             queue_wakeup: None,
+            queue_metrics: QueueMetrics::new(&metrics),
+            metrics,
             tokens: Arc::new(Tokens::new(&config)),
             passwords,
             login_limiter: Arc::new(LoginLimiter::new(
@@ -116,16 +123,14 @@ impl Application {
         };
         spawn_background_tasks(&state, &background, &tasks);
         let consume = state.config.workers;
-        let wakeup = crate::workers::start(
-            &state.db,
-            &state.storage,
-            &state.config,
-            &state.orders,
-            consume,
-            &tasks,
-            background.clone(),
-        )
-        .await?;
+        let services = crate::workers::Services {
+            db: &state.db,
+            storage: &state.storage,
+            config: &state.config,
+            orders: &state.orders,
+            metrics: &state.queue_metrics,
+        };
+        let wakeup = crate::workers::start(services, consume, &tasks, background.clone()).await?;
         let state = AppState {
             queue_wakeup: wakeup,
             ..state
@@ -199,6 +204,8 @@ impl Application {
 }
 
 fn spawn_background_tasks(state: &AppState, shutdown: &CancellationToken, tasks: &TaskTracker) {
+    tasks.spawn(state.metrics.clone().run_upkeep(shutdown.clone()));
+
     let views = state.views.clone();
     let db = state.db.clone();
     let interval = Duration::from_millis(state.config.view_flush_interval_ms);
@@ -271,6 +278,7 @@ fn router(state: AppState) -> Router {
     Router::new()
         .merge(api)
         .merge(crate::ops::router(openapi))
+        .merge(crate::metrics::router())
         .merge(crate::media::uploads::media_router())
         .fallback(|| async { AppError::NotFound("route") })
         .layer(DefaultBodyLimit::max(state.config.body_limit_bytes))

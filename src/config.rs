@@ -66,6 +66,7 @@ const ENV_KEYS: &[&str] = &[
     "sim_vendor_accept_delay_ms",
     "sim_vendor_step_delay_ms",
     "sim_vendor_reject_rate",
+    "metrics_token",
 ];
 
 /// A value that must never be logged.
@@ -145,7 +146,8 @@ pub struct Config {
     pub upload_limit_bytes: usize,
     /// Largest accepted image, in pixels (width × height, read from the header before decoding).
     pub max_image_pixels: u64,
-    /// Images decoded at once per process (each holds a decoded picture in memory).
+    /// Images decoded at once per process (each holds a decoded picture in memory). Defaults
+    /// to half the cores (at least 1), so image work never takes every core from the API.
     pub image_workers: usize,
     /// `amqp://user:password@host:port/vhost` to run jobs through RabbitMQ; unset runs them
     /// from the database.
@@ -192,6 +194,16 @@ pub struct Config {
     pub sim_vendor_step_delay_ms: u64,
     /// Simulated vendor: the share of orders it rejects (by webhook), from 0.0 to 1.0.
     pub sim_vendor_reject_rate: f64,
+    /// Bearer token `GET /metrics` requires. Unset: `/metrics` is open in development and
+    /// absent (404) in production.
+    pub metrics_token: Option<Secret>,
+}
+
+/// Half the cores this process may use, at least 1: on 2 cores one image worker leaves a core
+/// to the API (see docs/benchmarks.md, `bench/saturation`).
+pub fn default_image_workers() -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    (cores / 2).max(1)
 }
 
 impl Default for Config {
@@ -219,7 +231,7 @@ impl Default for Config {
             s3_secret_access_key: None,
             upload_limit_bytes: 20 * 1024 * 1024,
             max_image_pixels: 50_000_000,
-            image_workers: 2,
+            image_workers: default_image_workers(),
             broker: None,
             images_queue: "images".into(),
             job_lease_secs: 30,
@@ -239,6 +251,7 @@ impl Default for Config {
             sim_vendor_accept_delay_ms: 500,
             sim_vendor_step_delay_ms: 2000,
             sim_vendor_reject_rate: 0.0,
+            metrics_token: None,
         }
     }
 }
@@ -372,6 +385,13 @@ impl Config {
         }
         if self.s3_access_key_id.is_some() != self.s3_secret_access_key.is_some() {
             return invalid("s3_access_key_id and s3_secret_access_key must be set together");
+        }
+        if self
+            .metrics_token
+            .as_ref()
+            .is_some_and(|token| token.expose().len() < 16)
+        {
+            return invalid("metrics_token must be at least 16 characters");
         }
         if self.job_lease_secs == 0 {
             return invalid("job_lease_secs must be at least 1");
@@ -540,6 +560,22 @@ mod tests {
         };
         config.validate().unwrap();
         assert!(!format!("{config:?}").contains("very-secret-key"));
+    }
+
+    #[test]
+    fn image_workers_default_to_half_the_cores_and_at_least_one() {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        assert_eq!(Config::default().image_workers, (cores / 2).max(1));
+        assert!(Config::default().image_workers >= 1);
+    }
+
+    #[test]
+    fn a_short_metrics_token_is_refused() {
+        let config = Config {
+            metrics_token: Some(Secret::new("short")),
+            ..Config::default()
+        };
+        assert!(config.validate().is_err());
     }
 
     #[test]

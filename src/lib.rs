@@ -14,6 +14,7 @@
 //! | [`catalog`]   | the stadium catalogue: stadiums, stores, menus (prices in won, stock), reviews with hashtags |
 //! | [`demo`]      | reference data (KBO teams, stadiums) on every start; demo data (fans, articles, stores with made-up prices, reviews) |
 //! | [`ops`]       | health and readiness probes, the OpenAPI document and its docs UI |
+//! | [`metrics`]   | the Prometheus recorder instrumented code writes into, and `GET /metrics` |
 //! | [`queue`]     | the job queue: jobs in the database, enqueued in the caller's transaction, and the worker runtime |
 //! | [`workers`]   | which jobs run where: the handlers, on database workers or on RabbitMQ (relay + consumers) |
 //! | [`http`]      | small HTTP helpers shared by every module (JSON extractor, request ids) |
@@ -35,6 +36,7 @@ pub mod demo;
 pub mod error;
 pub mod http;
 pub mod media;
+pub mod metrics;
 pub mod ops;
 pub mod orders;
 pub mod queue;

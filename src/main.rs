@@ -115,8 +115,13 @@ enum UserCommand {
 
 #[derive(Subcommand)]
 enum QueueCommand {
-    /// Jobs waiting, running and dead, per queue.
-    Stats,
+    /// Per queue: jobs queued, running, retrying and dead now; jobs done and dead, failed runs
+    /// and run times (p50, p95, max) over the last minutes.
+    Stats {
+        /// How far back the window of finished jobs goes.
+        #[arg(long, default_value_t = 15)]
+        minutes: u64,
+    },
 }
 
 fn load_with_url(file: &Option<PathBuf>, database_url: Option<String>) -> anyhow::Result<Config> {
@@ -221,8 +226,17 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 &format!("http://{}", config.bind),
                 shutdown.clone(),
             );
-            ballpark::workers::start(&db, &storage, &config, &orders, true, &tasks, shutdown)
-                .await?;
+            let metrics = ballpark::metrics::Metrics::new();
+            tasks.spawn(metrics.clone().run_upkeep(shutdown.clone()));
+            let queue_metrics = ballpark::queue::QueueMetrics::new(&metrics);
+            let services = ballpark::workers::Services {
+                db: &db,
+                storage: &storage,
+                config: &config,
+                orders: &orders,
+                metrics: &queue_metrics,
+            };
+            ballpark::workers::start(services, true, &tasks, shutdown).await?;
             tracing::info!(database = %config.database_url_for_log(), "worker started");
             tasks.close();
             tasks.wait().await;
@@ -264,23 +278,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Queue {
-            command: QueueCommand::Stats,
+            command: QueueCommand::Stats { minutes },
             database_url,
         } => {
             let config = load_with_url(&cli.config, database_url)?;
             let db = Db::connect(config.database_url.expose(), 1).await?;
             db.migrate().await?;
-            let stats = ballpark::queue::stats(&db).await?;
-            println!(
-                "{:<16} {:>8} {:>8} {:>8}",
-                "queue", "queued", "running", "dead"
-            );
-            for row in stats {
-                println!(
-                    "{:<16} {:>8} {:>8} {:>8}",
-                    row.queue, row.queued, row.running, row.dead
-                );
-            }
+            let window = std::time::Duration::from_secs(minutes.max(1) * 60);
+            let report = ballpark::queue::report(&db, window).await?;
+            print!("{report}");
             db.close().await;
             Ok(())
         }

@@ -39,6 +39,8 @@
 //! one backend, never both.
 
 pub mod amqp;
+pub mod metrics;
+pub mod report;
 pub mod store;
 pub mod worker;
 
@@ -49,9 +51,11 @@ use chrono::{DateTime, Utc};
 use rand::Rng;
 use serde_json::Value;
 
+pub use metrics::QueueMetrics;
+pub use report::{report, QueueReport, Report};
 pub use store::{
-    complete, enqueue, enqueue_postgres, enqueue_sqlite, fail, list_dead, retry_dead, stats,
-    Enqueue, QueueStats, RetryDead,
+    complete, enqueue, enqueue_many, enqueue_many_postgres, enqueue_many_sqlite, enqueue_postgres,
+    enqueue_sqlite, fail, list_dead, retry_dead, stats, Enqueue, QueueStats, RetryDead,
 };
 pub use worker::{handler_fn, QueueConfig, Wakeup, WorkerConfig, WorkerPool};
 
@@ -148,6 +152,8 @@ pub struct Job {
     pub last_error: Option<String>,
     pub dedup_key: Option<String>,
     pub created_at: DateTime<Utc>,
+    /// When the current (or last) run started.
+    pub started_at: Option<DateTime<Utc>>,
     pub finished_at: Option<DateTime<Utc>>,
 }
 

@@ -23,7 +23,7 @@ use crate::orders::{Orders, JOB_KINDS as ORDER_JOBS};
 use crate::queue::amqp::relay::{Relay, RelayConfig};
 use crate::queue::amqp::worker::{AmqpWorker, AmqpWorkerConfig};
 use crate::queue::amqp::Broker;
-use crate::queue::{Wakeup, WorkerConfig, WorkerPool};
+use crate::queue::{QueueMetrics, Wakeup, WorkerConfig, WorkerPool};
 
 /// What the image jobs share; `permits` is shared by both kinds, so `image_workers` caps the
 /// pictures decoded at once in this process whichever job decodes them.
@@ -47,19 +47,33 @@ fn image_jobs(
     }
 }
 
+/// What the job handlers work with.
+#[derive(Clone, Copy)]
+pub struct Services<'a> {
+    pub db: &'a Db,
+    pub storage: &'a Storage,
+    pub config: &'a Config,
+    pub orders: &'a Orders,
+    pub metrics: &'a QueueMetrics,
+}
+
 /// Starts the job runtime on `tasks`; it stops when `shutdown` is cancelled. `consume` says
 /// whether this process runs handlers (the relay always runs when a broker is configured,
 /// since this process may enqueue). Returns a handle that wakes in-process database workers
 /// after an enqueue, if there are any.
 pub async fn start(
-    db: &Db,
-    storage: &Storage,
-    config: &Config,
-    orders: &Orders,
+    services: Services<'_>,
     consume: bool,
     tasks: &TaskTracker,
     shutdown: CancellationToken,
 ) -> anyhow::Result<Option<Wakeup>> {
+    let Services {
+        db,
+        storage,
+        config,
+        orders,
+        metrics,
+    } = services;
     let queue = config.images_queue.clone();
     let Some(url) = config.broker.as_ref().map(|u| u.expose().to_string()) else {
         if !consume {
@@ -75,7 +89,8 @@ pub async fn start(
             }
             .queue(&queue, config.image_workers)
             .queue(&config.orders_queue, config.orders_workers),
-        );
+        )
+        .metrics(metrics.clone());
         for kind in ORDER_JOBS {
             pool = pool.register(kind, OrderJobs(orders.clone()));
         }
@@ -99,14 +114,18 @@ pub async fn start(
     let relay = {
         let (db, url, token) = (db.clone(), url.clone(), shutdown.clone());
         let queues = [queue.clone(), config.orders_queue.clone()];
+        let metrics = metrics.clone();
         supervise("outbox relay", shutdown.clone(), move || {
             let (db, url, queues, token) = (db.clone(), url.clone(), queues.clone(), token.clone());
+            let metrics = metrics.clone();
             async move {
                 let broker = Broker::connect(&url).await?;
                 let relay_config = queues
                     .into_iter()
                     .fold(RelayConfig::default(), RelayConfig::queue);
-                let relay = Relay::new(&broker, db, relay_config).await?;
+                let relay = Relay::new(&broker, db, relay_config)
+                    .await?
+                    .metrics(metrics);
                 let result = relay.run(token).await;
                 broker.close().await;
                 result
@@ -117,15 +136,16 @@ pub async fn start(
     if consume {
         let (db, storage, config) = (db.clone(), storage.clone(), config.clone());
         let orders = orders.clone();
-        let token = shutdown.clone();
+        let (token, metrics) = (shutdown.clone(), metrics.clone());
         tasks.spawn(supervise("amqp consumer", shutdown, move || {
-            let (db, storage, config, url, token, orders) = (
+            let (db, storage, config, url, token, orders, metrics) = (
                 db.clone(),
                 storage.clone(),
                 config.clone(),
                 url.clone(),
                 token.clone(),
                 orders.clone(),
+                metrics.clone(),
             );
             async move {
                 let broker = Broker::connect(&url).await?;
@@ -141,7 +161,8 @@ pub async fn start(
                     .queue(&config.orders_queue, config.orders_workers),
                 )
                 .register(jobs::OPTIMIZE, OptimizeImage(images.clone()))
-                .register(jobs::WEBP, MakeWebp(images));
+                .register(jobs::WEBP, MakeWebp(images))
+                .metrics(metrics);
                 for kind in ORDER_JOBS {
                     worker = worker.register(kind, OrderJobs(orders.clone()));
                 }

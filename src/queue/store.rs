@@ -9,11 +9,12 @@ use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, SqliteConnection};
 
 use super::{now, Backoff, Job, JobError, JobStatus, NewJob};
+use crate::db::group_commit::BatchedWrite;
 use crate::db::{Backend, Db};
 use crate::{on_read, on_write};
 
 const JOB_COLUMNS: &str = "id, queue, kind, payload, status, attempts, max_attempts, run_at, \
-     locked_by, locked_until, last_error, dedup_key, created_at, finished_at";
+     locked_by, locked_until, last_error, dedup_key, created_at, started_at, finished_at";
 
 #[derive(sqlx::FromRow)]
 struct JobRow {
@@ -30,6 +31,7 @@ struct JobRow {
     last_error: Option<String>,
     dedup_key: Option<String>,
     created_at: DateTime<Utc>,
+    started_at: Option<DateTime<Utc>>,
     finished_at: Option<DateTime<Utc>>,
 }
 
@@ -57,6 +59,7 @@ impl TryFrom<JobRow> for Job {
             last_error: row.last_error,
             dedup_key: row.dedup_key,
             created_at: row.created_at,
+            started_at: row.started_at,
             finished_at: row.finished_at,
         })
     }
@@ -135,18 +138,145 @@ pub async fn enqueue_postgres(conn: &mut PgConnection, job: &NewJob) -> Result<i
     enqueue_on!(conn, job)
 }
 
-/// Enqueues `job` on its own, for work not tied to another write.
+/// Enqueues `job` on its own, for work not tied to another write. On SQLite it shares a
+/// commit with the other writes waiting at that moment ([`crate::db::group_commit`]); it
+/// returns once that commit is done.
 pub async fn enqueue(db: &Db, job: NewJob) -> Result<i64, sqlx::Error> {
     match db {
-        Db::Sqlite { write, .. } => {
-            let mut conn = write.acquire().await?;
-            enqueue_sqlite(&mut conn, &job).await
+        Db::Sqlite { group, .. } => {
+            let (reply, outcome) = tokio::sync::oneshot::channel();
+            let write = Box::new(EnqueueWrite {
+                job,
+                result: None,
+                reply,
+            });
+            if group.submit(write).await.is_err() {
+                return Err(sqlx::Error::PoolClosed);
+            }
+            outcome.await.map_err(|_| sqlx::Error::PoolClosed)?
         }
         Db::Postgres(pool) => {
             let mut conn = pool.acquire().await?;
             enqueue_postgres(&mut conn, &job).await
         }
     }
+}
+
+/// An enqueue waiting to share a SQLite commit.
+struct EnqueueWrite {
+    job: NewJob,
+    result: Option<Result<i64, sqlx::Error>>,
+    reply: tokio::sync::oneshot::Sender<Result<i64, sqlx::Error>>,
+}
+
+#[async_trait::async_trait]
+impl BatchedWrite for EnqueueWrite {
+    async fn run(&mut self, conn: &mut SqliteConnection) {
+        self.result = Some(enqueue_sqlite(conn, &self.job).await);
+    }
+
+    fn finish(self: Box<Self>, commit_error: Option<&sqlx::Error>) {
+        let outcome = match (commit_error, self.result) {
+            (Some(err), _) => Err(sqlx::Error::Io(std::io::Error::other(format!(
+                "committing the batch failed: {err}"
+            )))),
+            (None, Some(result)) => result,
+            (None, None) => Err(sqlx::Error::Io(std::io::Error::other(
+                "the batched enqueue never ran",
+            ))),
+        };
+        // The caller may have gone; the job is stored regardless.
+        let _ = self.reply.send(outcome);
+    }
+}
+
+/// Most jobs per `INSERT` statement in [`enqueue_many`] (7 parameters each, well under both
+/// databases' limits on parameters per statement).
+const MANY_CHUNK: usize = 500;
+
+/// `INSERT` of `rows` jobs; `$1` is the time, each job binds six parameters after it.
+fn insert_many_sql(rows: usize) -> String {
+    let values = (0..rows)
+        .map(|row| {
+            let p = 2 + row * 6;
+            format!(
+                "(${}, ${}, ${}, ${}, COALESCE(${}, $1), ${}, $1, $1)",
+                p,
+                p + 1,
+                p + 2,
+                p + 3,
+                p + 4,
+                p + 5
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!(
+        "INSERT INTO jobs \
+           (queue, kind, payload, max_attempts, run_at, dedup_key, created_at, updated_at) \
+         VALUES {values} \
+         ON CONFLICT (queue, dedup_key) \
+           WHERE dedup_key IS NOT NULL AND status IN ('queued', 'running') DO NOTHING"
+    )
+}
+
+/// [`enqueue_many_sqlite`] and [`enqueue_many_postgres`], written once: one multi-row
+/// `INSERT` per [`MANY_CHUNK`] jobs.
+macro_rules! enqueue_many_on {
+    ($conn:expr, $jobs:expr) => {{
+        let conn = $conn;
+        let jobs: &[NewJob] = $jobs;
+        let now = now();
+        let mut created = 0u64;
+        for chunk in jobs.chunks(MANY_CHUNK) {
+            let sql = insert_many_sql(chunk.len());
+            let payloads: Vec<String> = chunk.iter().map(|job| job.payload.to_string()).collect();
+            let mut query = sqlx::query(&sql).bind(now);
+            for (job, payload) in chunk.iter().zip(&payloads) {
+                query = query
+                    .bind(&job.queue)
+                    .bind(&job.kind)
+                    .bind(payload)
+                    .bind(job.max_attempts.max(1))
+                    .bind(job.run_at.map(super::to_millis))
+                    .bind(&job.dedup_key);
+            }
+            created += query.execute(&mut *conn).await?.rows_affected();
+        }
+        Ok::<u64, sqlx::Error>(created)
+    }};
+}
+
+/// Enqueues many jobs inside the caller's SQLite transaction, with one statement per 500
+/// jobs instead of one each: for producers that make jobs in bulk. Returns how many jobs
+/// were created; a job whose dedup key a pending job (or an earlier job of the same call)
+/// already holds creates none.
+pub async fn enqueue_many_sqlite(
+    conn: &mut SqliteConnection,
+    jobs: &[NewJob],
+) -> Result<u64, sqlx::Error> {
+    enqueue_many_on!(conn, jobs)
+}
+
+/// [`enqueue_many_sqlite`] for a PostgreSQL transaction.
+pub async fn enqueue_many_postgres(
+    conn: &mut PgConnection,
+    jobs: &[NewJob],
+) -> Result<u64, sqlx::Error> {
+    enqueue_many_on!(conn, jobs)
+}
+
+/// Enqueues `jobs` in one transaction of their own (see [`enqueue_many_sqlite`]).
+pub async fn enqueue_many(db: &Db, jobs: &[NewJob]) -> Result<u64, sqlx::Error> {
+    if jobs.is_empty() {
+        return Ok(0);
+    }
+    on_write!(db, pool => {
+        let mut tx = pool.begin().await?;
+        let created = enqueue_many_on!(&mut *tx, jobs)?;
+        tx.commit().await?;
+        Ok(created)
+    })
 }
 
 /// Gives up leases that expired (their worker died or stalled): the job goes back to the
@@ -158,7 +288,32 @@ const REAP_EXPIRED: &str = "UPDATE jobs SET \
        run_at = locked_until, \
        last_error = 'lease expired: worker ' || COALESCE(locked_by, '?') || ' stopped renewing it', \
        locked_by = NULL, locked_until = NULL, updated_at = $1 \
-     WHERE status = 'running' AND locked_until < $1 AND queue = $2";
+     WHERE status = 'running' AND locked_until < $1 AND queue = $2 \
+     RETURNING kind, status";
+
+/// A job whose lease [`reap_expired`] gave up: its kind and where it went (`queued` or `dead`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reaped {
+    pub kind: String,
+    pub status: JobStatus,
+}
+
+/// Puts the jobs of `queue` whose lease expired back in the queue, or to `dead` on their last
+/// attempt (see [`REAP_EXPIRED`]).
+pub async fn reap_expired(db: &Db, queue: &str) -> Result<Vec<Reaped>, sqlx::Error> {
+    let rows: Vec<(String, String)> = on_write!(db, pool => sqlx::query_as(REAP_EXPIRED)
+        .bind(now())
+        .bind(queue)
+        .fetch_all(pool)
+        .await)?;
+    Ok(rows
+        .into_iter()
+        .map(|(kind, status)| Reaped {
+            kind,
+            status: JobStatus::parse(&status).unwrap_or(JobStatus::Queued),
+        })
+        .collect())
+}
 
 /// Claims up to `limit` due jobs of `queue` whose kind is one of `kinds`, leasing them to
 /// `worker` for `lease`. Expired leases in the queue are reclaimed first.
@@ -173,16 +328,32 @@ pub async fn claim(
     if kinds.is_empty() || limit == 0 {
         return Ok(Vec::new());
     }
+    reap_expired(db, queue).await?;
+    claim_due(db, queue, kinds, worker, lease, limit).await
+}
+
+/// [`claim`] without reclaiming expired leases first, for a worker that calls
+/// [`reap_expired`] on a timer of its own instead of once per claim.
+pub async fn claim_due(
+    db: &Db,
+    queue: &str,
+    kinds: &[String],
+    worker: &str,
+    lease: std::time::Duration,
+    limit: usize,
+) -> Result<Vec<Job>, sqlx::Error> {
+    if kinds.is_empty() || limit == 0 {
+        return Ok(Vec::new());
+    }
     let now = now();
     let locked_until = now + lease;
-    on_write!(db, pool => sqlx::query(REAP_EXPIRED).bind(now).bind(queue).execute(pool).await.map(|r| r.rows_affected()))?;
     let lock = match db.backend() {
         Backend::Postgres => "FOR UPDATE SKIP LOCKED",
         Backend::Sqlite => "",
     };
     let sql = format!(
         "UPDATE jobs SET status = 'running', locked_by = $1, locked_until = $2, \
-           attempts = attempts + 1, updated_at = $3 \
+           attempts = attempts + 1, started_at = $3, updated_at = $3 \
          WHERE id IN (SELECT id FROM jobs \
            WHERE queue = $4 AND status = 'queued' AND run_at <= $3 AND kind IN ({kinds}) \
            ORDER BY run_at, id LIMIT $5 {lock}) \
@@ -227,6 +398,42 @@ pub async fn complete(db: &Db, job: &Job) -> Result<bool, sqlx::Error> {
         .await
         .map(|r| r.rows_affected()))?;
     Ok(done == 1)
+}
+
+/// Most jobs [`complete_many`] marks per statement.
+const COMPLETE_CHUNK: usize = 500;
+
+/// Marks many jobs leased to `worker` done, one statement per 500: `leases` are `(id,
+/// attempts)` pairs as claimed. The lease check is [`complete`]'s, per job. Returns the ids
+/// marked done; a job missing from them had lost its lease.
+pub async fn complete_many(
+    db: &Db,
+    worker: &str,
+    leases: &[(i64, i32)],
+) -> Result<Vec<i64>, sqlx::Error> {
+    let mut done = Vec::with_capacity(leases.len());
+    for chunk in leases.chunks(COMPLETE_CHUNK) {
+        let pairs = (0..chunk.len())
+            .map(|i| format!("(${}, ${})", 3 + 2 * i, 4 + 2 * i))
+            .collect::<Vec<_>>()
+            .join(", ");
+        // Row values: both backends compare `(id, attempts)` pairs; SQLite since 3.15.
+        let sql = format!(
+            "UPDATE jobs SET status = 'done', locked_by = NULL, locked_until = NULL, \
+               finished_at = $1, updated_at = $1 \
+             WHERE status = 'running' AND locked_by = $2 AND (id, attempts) IN (VALUES {pairs}) \
+             RETURNING id"
+        );
+        let ids: Vec<i64> = on_write!(db, pool => {
+            let mut query = sqlx::query_scalar(&sql).bind(now()).bind(worker);
+            for (id, attempts) in chunk {
+                query = query.bind(*id).bind(*attempts);
+            }
+            query.fetch_all(pool).await
+        })?;
+        done.extend(ids);
+    }
+    Ok(done)
 }
 
 /// Records a failed run. With attempts left and a retryable error the job is queued again
@@ -436,4 +643,80 @@ impl Enqueue for PgConnection {
     async fn enqueue(&mut self, job: &NewJob) -> Result<i64, sqlx::Error> {
         enqueue_postgres(self, job).await
     }
+}
+
+/// Queued jobs that have run and failed before, per queue: waiting for another attempt.
+pub async fn retrying(db: &Db) -> Result<Vec<(String, i64)>, sqlx::Error> {
+    on_read!(db, pool => sqlx::query_as(
+        "SELECT queue, COUNT(*) FROM jobs WHERE status = 'queued' AND attempts > 0 \
+         GROUP BY queue",
+    )
+    .fetch_all(pool)
+    .await)
+}
+
+/// Jobs of one queue that finished since a time (see [`finished_since`]).
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct Finished {
+    pub queue: String,
+    pub done: i64,
+    pub dead: i64,
+    /// All runs of the dead jobs, all but the last of the done ones.
+    pub failed_runs: i64,
+}
+
+/// Per queue, the jobs that finished (done or dead) at or after `since`.
+pub async fn finished_since(db: &Db, since: DateTime<Utc>) -> Result<Vec<Finished>, sqlx::Error> {
+    on_read!(db, pool => sqlx::query_as(
+        "SELECT queue, \
+           SUM(CASE WHEN status = 'done' THEN 1 ELSE 0 END) AS done, \
+           SUM(CASE WHEN status = 'dead' THEN 1 ELSE 0 END) AS dead, \
+           SUM(CASE WHEN status = 'done' THEN attempts - 1 ELSE attempts END) AS failed_runs \
+         FROM jobs WHERE status IN ('done', 'dead') AND finished_at >= $1 \
+         GROUP BY queue",
+    )
+    .bind(since)
+    .fetch_all(pool)
+    .await)
+}
+
+/// How long the last runs of one queue's jobs done since a time took, in seconds (see
+/// [`run_durations_since`]).
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct RunDurations {
+    pub queue: String,
+    pub runs: i64,
+    pub p50: f64,
+    pub p95: f64,
+    pub max: f64,
+}
+
+/// Per queue, the median, 95th percentile (nearest rank) and longest duration of the last run
+/// of jobs done at or after `since`.
+pub async fn run_durations_since(
+    db: &Db,
+    since: DateTime<Utc>,
+) -> Result<Vec<RunDurations>, sqlx::Error> {
+    // The one dialect difference: seconds between two timestamps.
+    let seconds = match db.backend() {
+        Backend::Sqlite => "unixepoch(finished_at, 'subsec') - unixepoch(started_at, 'subsec')",
+        Backend::Postgres => "EXTRACT(EPOCH FROM finished_at - started_at)::float8",
+    };
+    let sql = format!(
+        "WITH runs AS ( \
+           SELECT queue, {seconds} AS secs FROM jobs \
+           WHERE status = 'done' AND finished_at >= $1 AND started_at IS NOT NULL \
+         ), ranked AS ( \
+           SELECT queue, secs, \
+             ROW_NUMBER() OVER (PARTITION BY queue ORDER BY secs) AS pos, \
+             COUNT(*) OVER (PARTITION BY queue) AS runs \
+           FROM runs \
+         ) \
+         SELECT queue, MAX(runs) AS runs, \
+           MIN(CASE WHEN pos >= 0.5 * runs THEN secs END) AS p50, \
+           MIN(CASE WHEN pos >= 0.95 * runs THEN secs END) AS p95, \
+           MAX(secs) AS max \
+         FROM ranked GROUP BY queue"
+    );
+    on_read!(db, pool => sqlx::query_as(&sql).bind(since).fetch_all(pool).await)
 }

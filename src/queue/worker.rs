@@ -3,9 +3,16 @@
 //!
 //! Per queue, one claim loop takes as many jobs as the queue has free slots (a semaphore of
 //! `concurrency` permits), so a saturated queue waits for a slot instead of polling, and an
-//! idle one sleeps `poll_interval` (or until woken through [`WorkerPool::wakeup`]). Each job's
-//! handler runs in its own task: a panic ends that task, not the worker, and counts as a
-//! failed attempt. One heartbeat task renews the leases of every job in flight.
+//! idle one sleeps `poll_interval` (or until woken through [`WorkerPool::wakeup`]). The loop
+//! gives up expired leases (of crashed workers) every `reap_interval`, not before every claim.
+//! Each job's handler runs in its own task: a panic ends that task, not the worker, and counts
+//! as a failed attempt. One heartbeat task renews the leases of every job in flight.
+//!
+//! Successful runs are recorded in batches: one completer task takes every completion waiting
+//! and marks them done with one statement ([`store::complete_many`], with the same lease check
+//! per job as [`store::complete`]), so under load a job costs a fraction of a commit instead of
+//! one. A job gives its queue slot back when its handler returns, so the next claim overlaps
+//! with the writing of the last completions. Failures are rare and are written one by one.
 //!
 //! Shutdown, when the token is cancelled: the claim loops stop; jobs in flight get
 //! `shutdown_grace` to finish; handlers still running then are aborted and their jobs
@@ -16,14 +23,18 @@ use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{mpsc, oneshot, Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::task::AbortHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
+use super::metrics::{JobInstruments, QueueMetrics};
 use super::{now, store, Backoff, Job, JobError, JobHandler, JobStatus};
 use crate::db::Db;
+
+/// Most completions the completer writes in one statement.
+const MAX_COMPLETIONS: usize = 512;
 
 /// One queue a pool works, and how many of its jobs may run at once in this process.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,6 +55,9 @@ pub struct WorkerConfig {
     pub heartbeat_interval: Duration,
     /// Sleep between claims when a queue is empty.
     pub poll_interval: Duration,
+    /// How often a claim loop gives up expired leases in its queue (so a crashed worker's
+    /// jobs run again at most this long after their lease ends).
+    pub reap_interval: Duration,
     /// How long jobs in flight may take to finish after shutdown starts.
     pub shutdown_grace: Duration,
     pub backoff: Backoff,
@@ -57,6 +71,7 @@ impl Default for WorkerConfig {
             lease: Duration::from_secs(30),
             heartbeat_interval: Duration::from_secs(10),
             poll_interval: Duration::from_millis(500),
+            reap_interval: Duration::from_secs(1),
             shutdown_grace: Duration::from_secs(10),
             backoff: Backoff::default(),
         }
@@ -116,6 +131,7 @@ pub struct WorkerPool {
     config: WorkerConfig,
     handlers: HashMap<String, Arc<dyn JobHandler>>,
     notify: Arc<Notify>,
+    metrics: Option<QueueMetrics>,
 }
 
 /// What the claim loops, job tasks and heartbeat share.
@@ -125,6 +141,9 @@ struct Shared {
     handlers: HashMap<String, Arc<dyn JobHandler>>,
     /// Jobs whose handler is running, with the handle that aborts it after the grace period.
     in_flight: Mutex<HashMap<i64, AbortHandle>>,
+    metrics: Option<QueueMetrics>,
+    /// Per queue, per registered kind, looked up once here rather than per job.
+    instruments: HashMap<String, HashMap<String, JobInstruments>>,
 }
 
 impl Shared {
@@ -132,6 +151,28 @@ impl Shared {
         let in_flight = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
         in_flight.keys().copied().collect()
     }
+
+    fn instruments(&self, queue: &str, kind: &str) -> JobInstruments {
+        if let Some(found) = self
+            .instruments
+            .get(queue)
+            .and_then(|kinds| kinds.get(kind))
+        {
+            return found.clone();
+        }
+        match &self.metrics {
+            Some(metrics) => metrics.job(queue, kind),
+            None => JobInstruments::noop(),
+        }
+    }
+}
+
+/// A successful run waiting for the completer to record it.
+struct Completion {
+    id: i64,
+    attempts: i32,
+    /// Whether the job was marked done (`false`: the lease was lost), or why it could not be.
+    reply: oneshot::Sender<Result<bool, String>>,
 }
 
 impl WorkerPool {
@@ -141,7 +182,14 @@ impl WorkerPool {
             config,
             handlers: HashMap::new(),
             notify: Arc::new(Notify::new()),
+            metrics: None,
         }
+    }
+
+    /// Records job outcomes and durations in `metrics` (see [`super::metrics`]).
+    pub fn metrics(mut self, metrics: QueueMetrics) -> Self {
+        self.metrics = Some(metrics);
+        self
     }
 
     /// Runs `handler` for jobs of `kind`. Only registered kinds are claimed, so workers with
@@ -164,15 +212,42 @@ impl WorkerPool {
             config,
             handlers,
             notify,
+            metrics,
         } = self;
         let mut kinds: Vec<String> = handlers.keys().cloned().collect();
         kinds.sort();
+        let instruments = config
+            .queues
+            .iter()
+            .map(|queue| {
+                let per_kind = kinds
+                    .iter()
+                    .map(|kind| {
+                        let instruments = match &metrics {
+                            Some(metrics) => metrics.job(&queue.name, kind),
+                            None => JobInstruments::noop(),
+                        };
+                        (kind.clone(), instruments)
+                    })
+                    .collect();
+                (queue.name.clone(), per_kind)
+            })
+            .collect();
         let shared = Arc::new(Shared {
             db,
             config,
             handlers,
             in_flight: Mutex::new(HashMap::new()),
+            metrics,
+            instruments,
         });
+        let (completions, received) = mpsc::channel(MAX_COMPLETIONS * 4);
+        let completer_stop = CancellationToken::new();
+        let completer = tokio::spawn(complete_loop(
+            shared.clone(),
+            received,
+            completer_stop.clone(),
+        ));
         let jobs = TaskTracker::new();
         let loops = TaskTracker::new();
         for queue in shared.config.queues.clone() {
@@ -182,9 +257,11 @@ impl WorkerPool {
                 kinds.clone(),
                 notify.clone(),
                 jobs.clone(),
+                completions.clone(),
                 shutdown.clone(),
             ));
         }
+        drop(completions);
         let heartbeat_stop = CancellationToken::new();
         let heartbeat = tokio::spawn(heartbeat_loop(shared.clone(), heartbeat_stop.clone()));
 
@@ -218,8 +295,81 @@ impl WorkerPool {
                 }
             }
         }
+        completer_stop.cancel();
+        let _ = completer.await;
         heartbeat_stop.cancel();
         let _ = heartbeat.await;
+    }
+}
+
+/// Records successful runs, as many per statement as are waiting, until every sender is gone
+/// or `stop` (then the completions already sent are still written).
+async fn complete_loop(
+    shared: Arc<Shared>,
+    mut received: mpsc::Receiver<Completion>,
+    stop: CancellationToken,
+) {
+    let mut batch = Vec::with_capacity(MAX_COMPLETIONS);
+    loop {
+        let count = tokio::select! {
+            count = received.recv_many(&mut batch, MAX_COMPLETIONS) => count,
+            _ = stop.cancelled() => {
+                received.close();
+                received.recv_many(&mut batch, MAX_COMPLETIONS).await
+            }
+        };
+        if count == 0 {
+            break;
+        }
+        let leases: Vec<(i64, i32)> = batch.iter().map(|c| (c.id, c.attempts)).collect();
+        match store::complete_many(&shared.db, &shared.config.worker_id, &leases).await {
+            Ok(done) => {
+                let done: std::collections::HashSet<i64> = done.into_iter().collect();
+                for completion in batch.drain(..) {
+                    let _ = completion.reply.send(Ok(done.contains(&completion.id)));
+                }
+            }
+            Err(err) => {
+                let message = err.to_string();
+                for completion in batch.drain(..) {
+                    let _ = completion.reply.send(Err(message.clone()));
+                }
+            }
+        }
+    }
+}
+
+/// Hands a successful run to the completer and waits until it is recorded.
+async fn record_done(completions: &mpsc::Sender<Completion>, job: &Job) -> Result<bool, String> {
+    let (reply, outcome) = oneshot::channel();
+    let completion = Completion {
+        id: job.id,
+        attempts: job.attempts,
+        reply,
+    };
+    if completions.send(completion).await.is_err() {
+        return Err("the completer has stopped".to_string());
+    }
+    outcome
+        .await
+        .unwrap_or_else(|_| Err("the completer has stopped".to_string()))
+}
+
+/// Gives up the expired leases of `queue` and counts them.
+async fn reap(shared: &Shared, queue: &str) {
+    match store::reap_expired(&shared.db, queue).await {
+        Ok(reaped) => {
+            for job in reaped {
+                tracing::warn!(%queue, kind = %job.kind, status = job.status.as_str(),
+                    "a lease expired; its worker stopped renewing it");
+                let instruments = shared.instruments(queue, &job.kind);
+                instruments.lease_expired();
+                if job.status == JobStatus::Dead {
+                    instruments.dead();
+                }
+            }
+        }
+        Err(err) => tracing::error!(%queue, error = %err, "giving up expired leases failed"),
     }
 }
 
@@ -230,6 +380,7 @@ async fn claim_loop(
     kinds: Vec<String>,
     notify: Arc<Notify>,
     jobs: TaskTracker,
+    completions: mpsc::Sender<Completion>,
     shutdown: CancellationToken,
 ) {
     if kinds.is_empty() {
@@ -237,6 +388,7 @@ async fn claim_loop(
     }
     let slots = Arc::new(Semaphore::new(queue.concurrency));
     let config = &shared.config;
+    let mut next_reap = tokio::time::Instant::now();
     loop {
         // Registered before claiming, so a wake-up during the claim is not lost.
         let woken = notify.notified();
@@ -247,14 +399,22 @@ async fn claim_loop(
             _ = shutdown.cancelled() => break,
         };
         let mut permits = vec![first];
+        // Jobs that finished together give their slots back one after another; letting them
+        // run first makes one claim of many jobs instead of several claims of a few (on
+        // PostgreSQL in `cargo bench --bench queue`: about 12 → 16 jobs per claim).
+        tokio::task::yield_now().await;
         while let Ok(permit) = slots.clone().try_acquire_owned() {
             permits.push(permit);
         }
         if shutdown.is_cancelled() {
             break;
         }
+        if tokio::time::Instant::now() >= next_reap {
+            reap(&shared, &queue.name).await;
+            next_reap = tokio::time::Instant::now() + config.reap_interval;
+        }
         let wanted = permits.len();
-        let claimed = match store::claim(
+        let claimed = match store::claim_due(
             &shared.db,
             &queue.name,
             &kinds,
@@ -273,7 +433,7 @@ async fn claim_loop(
         let idle = claimed.is_empty();
         for job in claimed {
             let permit = permits.pop().expect("claimed at most one job per permit");
-            jobs.spawn(run_job(shared.clone(), job, permit));
+            jobs.spawn(run_job(shared.clone(), job, completions.clone(), permit));
         }
         drop(permits);
         if idle {
@@ -286,15 +446,22 @@ async fn claim_loop(
     }
 }
 
-/// Runs one job's handler in its own task and records the outcome. Holds the queue slot
-/// until the outcome is written.
-async fn run_job(shared: Arc<Shared>, job: Job, _slot: OwnedSemaphorePermit) {
+/// Runs one job's handler in its own task and records the outcome. The queue slot is given
+/// back as soon as the handler has finished, so the claim loop can claim the next jobs while
+/// this outcome is being written (claims and completions overlap instead of alternating).
+async fn run_job(
+    shared: Arc<Shared>,
+    job: Job,
+    completions: mpsc::Sender<Completion>,
+    slot: OwnedSemaphorePermit,
+) {
     let span = tracing::info_span!("job", id = job.id, kind = %job.kind, attempt = job.attempts);
     let job = Arc::new(job);
     let Some(handler) = shared.handlers.get(&job.kind).cloned() else {
         // Not reachable: only registered kinds are claimed.
         return;
     };
+    let instruments = shared.instruments(&job.queue, &job.kind);
     let task = {
         let job = job.clone();
         tokio::spawn(async move { handler.handle(&job).await }.instrument(span.clone()))
@@ -312,12 +479,16 @@ async fn run_job(shared: Arc<Shared>, job: Job, _slot: OwnedSemaphorePermit) {
         .unwrap_or_else(|e| e.into_inner())
         .remove(&job.id);
     let elapsed = started.elapsed();
+    drop(slot);
     let db = &shared.db;
     async {
         let failure = match outcome {
             Ok(Ok(())) => {
-                match store::complete(db, &job).await {
-                    Ok(true) => tracing::info!(?elapsed, "job done"),
+                match record_done(&completions, &job).await {
+                    Ok(true) => {
+                        instruments.completed(elapsed);
+                        tracing::info!(?elapsed, "job done");
+                    }
                     Ok(false) => tracing::warn!("job done, but its lease was lost; it may run again"),
                     Err(err) => tracing::error!(error = %err, "could not record a finished job; it will run again"),
                 }
@@ -336,11 +507,16 @@ async fn run_job(shared: Arc<Shared>, job: Job, _slot: OwnedSemaphorePermit) {
                 return;
             }
         };
+        instruments.failed(elapsed);
         match store::fail(db, &job, &failure, &shared.config.backoff).await {
             Ok(Some(JobStatus::Dead)) => {
+                instruments.dead();
                 tracing::error!(error = %failure, ?elapsed, "job failed for the last time; dead")
             }
-            Ok(Some(_)) => tracing::warn!(error = %failure, ?elapsed, "job failed; will retry"),
+            Ok(Some(_)) => {
+                instruments.retried();
+                tracing::warn!(error = %failure, ?elapsed, "job failed; will retry")
+            }
             Ok(None) => tracing::warn!(error = %failure, "job failed, but its lease was lost"),
             Err(err) => tracing::error!(error = %err, "could not record a failed job; it will run again"),
         }

@@ -15,6 +15,7 @@ mod catalog;
 mod comments;
 mod crash;
 mod extras;
+mod metrics;
 mod ops;
 mod orders;
 mod orders_flow;

@@ -7,9 +7,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ballpark::db::Db;
+use ballpark::metrics::Metrics;
 use ballpark::queue::{
-    self, handler_fn, store, Backoff, JobError, JobStatus, NewJob, RetryDead, WorkerConfig,
-    WorkerPool,
+    self, handler_fn, store, Backoff, JobError, JobStatus, NewJob, QueueMetrics, RetryDead,
+    WorkerConfig, WorkerPool,
 };
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
@@ -78,6 +79,11 @@ on_both_backends!(
     shutdown_releases_jobs_still_running_after_the_grace_period,
     a_panicking_handler_counts_as_a_failure_and_the_worker_keeps_working,
     a_wakeup_after_enqueue_starts_the_job_without_waiting_for_the_poll,
+    a_pools_metrics_count_completed_failed_retried_and_dead_runs,
+    an_expired_lease_is_counted_when_the_pool_gives_it_up,
+    enqueue_many_creates_every_job_in_one_transaction_and_respects_dedup_keys,
+    completing_many_jobs_at_once_keeps_the_lease_check_of_each,
+    the_report_shows_depth_finished_jobs_failed_runs_and_run_times,
 );
 
 const LEASE: Duration = Duration::from_secs(30);
@@ -767,4 +773,313 @@ async fn a_wakeup_after_enqueue_starts_the_job_without_waiting_for_the_poll(db: 
     .await;
     token.cancel();
     worker.await.unwrap();
+}
+
+/// The value of the sample `series` (name and labels exactly as rendered), if present.
+fn sample(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
+        .and_then(|value| value.trim().parse().ok())
+}
+
+async fn a_pools_metrics_count_completed_failed_retried_and_dead_runs(db: Db) {
+    // Arrange: "ok" succeeds; "doomed" fails twice and has two attempts.
+    let metrics = Metrics::new();
+    let pool = WorkerPool::new(db.clone(), fast_config().queue("q", 2))
+        .register("ok", handler_fn(|_job| async { Ok(()) }))
+        .register(
+            "doomed",
+            handler_fn(|_job| async { Err(JobError::retry("no luck")) }),
+        )
+        .metrics(QueueMetrics::new(&metrics));
+    let ok = queue::enqueue(&db, NewJob::new("q", "ok", json!({})))
+        .await
+        .unwrap();
+    let doomed = queue::enqueue(&db, NewJob::new("q", "doomed", json!({})).max_attempts(2))
+        .await
+        .unwrap();
+    let token = CancellationToken::new();
+    // Act
+    let worker = tokio::spawn(pool.run(token.clone()));
+    eventually(Duration::from_secs(5), "both jobs finished", || async {
+        status_of(&db, ok).await == JobStatus::Done
+            && status_of(&db, doomed).await == JobStatus::Dead
+    })
+    .await;
+    token.cancel();
+    worker.await.unwrap();
+    // Assert
+    let text = metrics.render();
+    let of =
+        |name: &str, kind: &str| sample(&text, &format!("{name}{{queue=\"q\",kind=\"{kind}\"}}"));
+    assert_eq!(
+        of("ballpark_queue_jobs_completed_total", "ok"),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(
+        of("ballpark_queue_jobs_failed_total", "ok"),
+        Some(0.0),
+        "{text}"
+    );
+    assert_eq!(
+        of("ballpark_queue_jobs_completed_total", "doomed"),
+        Some(0.0),
+        "{text}"
+    );
+    assert_eq!(
+        of("ballpark_queue_jobs_failed_total", "doomed"),
+        Some(2.0),
+        "{text}"
+    );
+    assert_eq!(
+        of("ballpark_queue_jobs_retried_total", "doomed"),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(
+        of("ballpark_queue_jobs_dead_total", "doomed"),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(
+        sample(
+            &text,
+            r#"ballpark_queue_job_duration_seconds_count{queue="q",kind="doomed",outcome="failed"}"#
+        ),
+        Some(2.0),
+        "{text}"
+    );
+    assert_eq!(
+        sample(
+            &text,
+            r#"ballpark_queue_job_duration_seconds_count{queue="q",kind="ok",outcome="completed"}"#
+        ),
+        Some(1.0),
+        "{text}"
+    );
+    // The depth is read from the database when asked for.
+    let queue_metrics = QueueMetrics::new(&metrics);
+    queue_metrics.refresh_depth(&db).await.unwrap();
+    let text = metrics.render();
+    assert_eq!(
+        sample(&text, r#"ballpark_queue_jobs{queue="q",status="dead"}"#),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(
+        sample(&text, r#"ballpark_queue_jobs{queue="q",status="queued"}"#),
+        Some(0.0),
+        "{text}"
+    );
+}
+
+async fn an_expired_lease_is_counted_when_the_pool_gives_it_up(db: Db) {
+    // Arrange: a worker that "crashed" holds the only attempt of a job; its lease expires.
+    let metrics = Metrics::new();
+    let id = queue::enqueue(&db, NewJob::new("q", "k", json!({})).max_attempts(1))
+        .await
+        .unwrap();
+    store::claim(
+        &db,
+        "q",
+        &kinds("k"),
+        "crashed",
+        Duration::from_millis(50),
+        1,
+    )
+    .await
+    .unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let pool = WorkerPool::new(db.clone(), fast_config().queue("q", 1))
+        .register("k", handler_fn(|_job| async { Ok(()) }))
+        .metrics(QueueMetrics::new(&metrics));
+    let token = CancellationToken::new();
+    // Act
+    let worker = tokio::spawn(pool.run(token.clone()));
+    eventually(Duration::from_secs(5), "the job is dead", || async {
+        status_of(&db, id).await == JobStatus::Dead
+    })
+    .await;
+    token.cancel();
+    worker.await.unwrap();
+    // Assert
+    let text = metrics.render();
+    let of = |name: &str| sample(&text, &format!("{name}{{queue=\"q\",kind=\"k\"}}"));
+    assert_eq!(
+        of("ballpark_queue_leases_expired_total"),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(of("ballpark_queue_jobs_dead_total"), Some(1.0), "{text}");
+    assert_eq!(
+        of("ballpark_queue_jobs_completed_total"),
+        Some(0.0),
+        "{text}"
+    );
+}
+
+async fn enqueue_many_creates_every_job_in_one_transaction_and_respects_dedup_keys(db: Db) {
+    // Arrange: a pending job holds one key; the batch repeats another.
+    queue::enqueue(&db, NewJob::new("q", "k", json!({})).dedup_key("held"))
+        .await
+        .unwrap();
+    let mut jobs: Vec<NewJob> = (0..1200)
+        .map(|n| NewJob::new("q", "k", json!({ "n": n })))
+        .collect();
+    jobs.push(NewJob::new("q", "k", json!({})).dedup_key("held"));
+    jobs.push(NewJob::new("q", "k", json!({ "first": true })).dedup_key("twice"));
+    jobs.push(NewJob::new("q", "k", json!({ "first": false })).dedup_key("twice"));
+    // Act
+    let created = queue::enqueue_many(&db, &jobs).await.unwrap();
+    // Assert: 1200 plain jobs (three statements' worth) and the first "twice".
+    assert_eq!(created, 1201);
+    assert_eq!(count_jobs(&db).await, 1202);
+    let claimed = store::claim(&db, "q", &kinds("k"), "w", LEASE, 2000)
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 1202);
+    assert_eq!(
+        claimed[1].payload,
+        json!({ "n": 0 }),
+        "jobs keep their order"
+    );
+    let twice: Vec<_> = claimed
+        .iter()
+        .filter(|job| job.dedup_key.as_deref() == Some("twice"))
+        .collect();
+    assert_eq!(twice.len(), 1);
+    assert_eq!(twice[0].payload, json!({ "first": true }));
+    assert_eq!(queue::enqueue_many(&db, &[]).await.unwrap(), 0);
+}
+
+async fn completing_many_jobs_at_once_keeps_the_lease_check_of_each(db: Db) {
+    // Arrange: w1 claims three jobs; one of them expires and w2 takes it over.
+    for n in 0..3 {
+        queue::enqueue(&db, NewJob::new("q", "k", json!({ "n": n })))
+            .await
+            .unwrap();
+    }
+    let short = Duration::from_millis(300);
+    let mine = store::claim(&db, "q", &kinds("k"), "w1", short, 3)
+        .await
+        .unwrap();
+    assert_eq!(mine.len(), 3);
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    // Renew two leases, so only the third one is lost.
+    let until = chrono::Utc::now() + chrono::Duration::seconds(30);
+    store::heartbeat(&db, "w1", &[mine[0].id, mine[1].id], until)
+        .await
+        .unwrap();
+    let stolen = store::claim(&db, "q", &kinds("k"), "w2", LEASE, 3)
+        .await
+        .unwrap();
+    assert_eq!(stolen.len(), 1);
+    assert_eq!(stolen[0].id, mine[2].id);
+    let leases: Vec<(i64, i32)> = mine.iter().map(|job| (job.id, job.attempts)).collect();
+    // Act
+    let mut done = store::complete_many(&db, "w1", &leases).await.unwrap();
+    // Assert
+    done.sort_unstable();
+    assert_eq!(done, vec![mine[0].id, mine[1].id]);
+    assert_eq!(status_of(&db, mine[0].id).await, JobStatus::Done);
+    assert_eq!(status_of(&db, mine[2].id).await, JobStatus::Running);
+    // The same attempt of another worker does not count either.
+    assert!(
+        store::complete_many(&db, "w1", &[(stolen[0].id, stolen[0].attempts)])
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        store::complete_many(&db, "w2", &[(stolen[0].id, stolen[0].attempts)])
+            .await
+            .unwrap(),
+        vec![stolen[0].id]
+    );
+}
+
+async fn the_report_shows_depth_finished_jobs_failed_runs_and_run_times(db: Db) {
+    // Arrange: in queue "q", one job done after a run of at least 40 ms, one dead after its
+    // only attempt, one that failed and waits for its second attempt, one never run.
+    let ids: Vec<i64> = enqueue_jobs(&db, 3).await;
+    let slow = store::claim(&db, "q", &kinds("k"), "w", LEASE, 1)
+        .await
+        .unwrap()
+        .remove(0);
+    tokio::time::sleep(Duration::from_millis(40)).await;
+    assert!(queue::complete(&db, &slow).await.unwrap());
+    let doomed = store::claim(&db, "q", &kinds("k"), "w", LEASE, 1)
+        .await
+        .unwrap()
+        .remove(0);
+    queue::fail(
+        &db,
+        &doomed,
+        &JobError::permanent("broken"),
+        &Backoff::default(),
+    )
+    .await
+    .unwrap();
+    let flaky = store::claim(&db, "q", &kinds("k"), "w", LEASE, 1)
+        .await
+        .unwrap()
+        .remove(0);
+    queue::fail(&db, &flaky, &JobError::retry("later"), &Backoff::default())
+        .await
+        .unwrap();
+    queue::enqueue(&db, NewJob::new("other", "k", json!({})))
+        .await
+        .unwrap();
+    assert_eq!(ids.len(), 3);
+    // Act
+    let report = queue::report(&db, Duration::from_secs(15 * 60))
+        .await
+        .unwrap();
+    // Assert
+    assert_eq!(report.queues.len(), 2);
+    let (other, q) = (&report.queues[0], &report.queues[1]);
+    assert_eq!(
+        (other.queue.as_str(), other.queued, other.done_recent),
+        ("other", 1, 0)
+    );
+    assert_eq!(q.queue, "q");
+    assert_eq!((q.queued, q.running, q.retrying, q.dead), (1, 0, 1, 1));
+    assert_eq!(
+        (q.done_recent, q.dead_recent, q.failed_runs_recent),
+        (1, 1, 1)
+    );
+    let p50 = q.run_p50.expect("a run time");
+    assert!(
+        (Duration::from_millis(40)..Duration::from_secs(5)).contains(&p50),
+        "{p50:?}"
+    );
+    assert_eq!(q.run_p95, Some(p50));
+    assert_eq!(q.run_max, Some(p50));
+    let table = report.to_string();
+    assert!(table.lines().any(|line| line.starts_with("q ")), "{table}");
+    // With a window that ends before anything finished, only the depth is left.
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    let recent = queue::report(&db, Duration::from_millis(5)).await.unwrap();
+    let q = &recent.queues[1];
+    assert_eq!((q.queued, q.retrying, q.dead), (1, 1, 1));
+    assert_eq!(
+        (q.done_recent, q.dead_recent, q.failed_runs_recent),
+        (0, 0, 0)
+    );
+    assert_eq!(q.run_p50, None);
+}
+
+/// Enqueues `count` jobs of kind "k" in queue "q", one after another (so they are claimed in
+/// that order).
+async fn enqueue_jobs(db: &Db, count: usize) -> Vec<i64> {
+    let mut ids = Vec::new();
+    for n in 0..count {
+        ids.push(
+            queue::enqueue(db, NewJob::new("q", "k", json!({ "n": n })))
+                .await
+                .unwrap(),
+        );
+    }
+    ids
 }

@@ -8,11 +8,14 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use ballpark::db::Db;
+use ballpark::metrics::Metrics;
 use ballpark::queue::amqp::{
     dead_letter_name, purge_processed, AmqpWorker, AmqpWorkerConfig, Broker, Relay, RelayConfig,
     Tx, TxJobHandler,
 };
-use ballpark::queue::{self, handler_fn, store, Backoff, JobError, JobStatus, NewJob, RetryDead};
+use ballpark::queue::{
+    self, handler_fn, store, Backoff, JobError, JobStatus, NewJob, QueueMetrics, RetryDead,
+};
 use lapin::options::{
     BasicGetOptions, BasicPublishOptions, ConfirmSelectOptions, QueueDeclareOptions,
 };
@@ -164,6 +167,7 @@ on_both_backends!(
     a_queue_is_a_durable_quorum_queue_with_a_dead_letter_queue,
     a_worker_whose_queue_disappears_stops_with_an_error,
     shutdown_returns_messages_still_running_after_the_grace_period,
+    the_consumers_metrics_count_completed_retried_and_dead_lettered_jobs_and_duplicates,
 );
 
 fn relay_config(queue: &str) -> RelayConfig {
@@ -984,4 +988,128 @@ async fn shutdown_returns_messages_still_running_after_the_grace_period(ctx: Ctx
     .await;
     assert_eq!(processed_count(&ctx.db, id).await, 0);
     relay.close().await;
+}
+
+/// The value of the sample `series` (name and labels exactly as rendered), if present.
+fn sample(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
+        .and_then(|value| value.trim().parse().ok())
+}
+
+async fn the_consumers_metrics_count_completed_retried_and_dead_lettered_jobs_and_duplicates(
+    ctx: Ctx,
+) {
+    // Arrange: "ok" succeeds; "doomed" always fails and has 3 attempts, so it runs 3 times:
+    // 2 retries (back through the outbox after a short backoff), then dead.
+    let metrics = Metrics::new();
+    let queue_metrics = QueueMetrics::new(&metrics);
+    let config = AmqpWorkerConfig {
+        backoff: Backoff {
+            base: Duration::from_millis(50),
+            max: Duration::from_millis(200),
+            jitter: 0.0,
+        },
+        ..worker_config(&ctx.queue, 2)
+    };
+    let worker = AmqpWorker::new(ctx.db.clone(), config)
+        .register("ok", handler_fn(|_job| async { Ok(()) }))
+        .register(
+            "doomed",
+            handler_fn(|_job| async { Err(JobError::retry("no luck")) }),
+        )
+        .metrics(queue_metrics.clone());
+    let token = CancellationToken::new();
+    let worker = tokio::spawn(worker.run(ctx.broker.clone(), token.clone()));
+    let relay = Relay::new(&ctx.broker, ctx.db.clone(), relay_config(&ctx.queue))
+        .await
+        .unwrap()
+        .metrics(queue_metrics.clone());
+    let ok = queue::enqueue(&ctx.db, NewJob::new(ctx.queue.clone(), "ok", json!({})))
+        .await
+        .unwrap();
+    let doomed = queue::enqueue(
+        &ctx.db,
+        NewJob::new(ctx.queue.clone(), "doomed", json!({})).max_attempts(3),
+    )
+    .await
+    .unwrap();
+    // Act
+    let relay_token = CancellationToken::new();
+    let relaying = tokio::spawn(relay.run(relay_token.clone()));
+    eventually(Duration::from_secs(15), "both jobs finished", || async {
+        job(&ctx.db, ok).await.status == JobStatus::Done
+            && job(&ctx.db, doomed).await.status == JobStatus::Dead
+    })
+    .await;
+    // A copy of the done job, as a relay that crashed before marking it would publish.
+    publish_again(&ctx.broker, &ctx.queue, ok, "ok", json!({})).await;
+    let duplicates = format!(
+        "ballpark_queue_duplicate_deliveries_total{{queue=\"{}\"}}",
+        ctx.queue
+    );
+    eventually(
+        Duration::from_secs(10),
+        "the duplicate was acked",
+        || async { sample(&metrics.render(), &duplicates) == Some(1.0) },
+    )
+    .await;
+    token.cancel();
+    worker.await.unwrap().unwrap();
+    relay_token.cancel();
+    relaying.await.unwrap().unwrap();
+    // Assert
+    let text = metrics.render();
+    let of = |name: &str, kind: &str| {
+        sample(
+            &text,
+            &format!("{name}{{queue=\"{}\",kind=\"{kind}\"}}", ctx.queue),
+        )
+    };
+    assert_eq!(
+        of("ballpark_queue_jobs_completed_total", "ok"),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(
+        of("ballpark_queue_jobs_failed_total", "ok"),
+        Some(0.0),
+        "{text}"
+    );
+    assert_eq!(
+        of("ballpark_queue_jobs_failed_total", "doomed"),
+        Some(3.0),
+        "{text}"
+    );
+    assert_eq!(
+        of("ballpark_queue_jobs_retried_total", "doomed"),
+        Some(2.0),
+        "{text}"
+    );
+    assert_eq!(
+        of("ballpark_queue_jobs_dead_total", "doomed"),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(
+        sample(
+            &text,
+            &format!(
+                "ballpark_queue_job_duration_seconds_count{{queue=\"{}\",kind=\"ok\",outcome=\"completed\"}}",
+                ctx.queue
+            )
+        ),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(
+        sample(
+            &text,
+            &format!("ballpark_queue_published_total{{queue=\"{}\"}}", ctx.queue)
+        ),
+        Some(4.0),
+        "{text}"
+    );
+    let started = job(&ctx.db, ok).await;
+    assert!(started.started_at.is_some() && started.started_at <= started.finished_at);
 }

@@ -11,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::Broker;
 use crate::db::Db;
+use crate::queue::metrics::QueueMetrics;
 use crate::queue::now;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -60,6 +61,7 @@ pub struct Relay {
     db: Db,
     channel: Channel,
     config: RelayConfig,
+    metrics: Option<QueueMetrics>,
 }
 
 fn placeholders(first: usize, count: usize) -> String {
@@ -83,7 +85,33 @@ impl Relay {
             db,
             channel,
             config,
+            metrics: None,
         })
+    }
+
+    /// Counts the jobs published per queue in `metrics`.
+    pub fn metrics(mut self, metrics: QueueMetrics) -> Self {
+        for queue in &self.config.queues {
+            let _ = metrics.published(queue);
+        }
+        self.metrics = Some(metrics);
+        self
+    }
+
+    fn count_published(&self, jobs: &[OutboxRow], confirmed: &[i64]) {
+        let Some(metrics) = &self.metrics else {
+            return;
+        };
+        let confirmed: std::collections::HashSet<i64> = confirmed.iter().copied().collect();
+        for queue in &self.config.queues {
+            let published = jobs
+                .iter()
+                .filter(|job| &job.queue == queue && confirmed.contains(&job.id))
+                .count();
+            if published > 0 {
+                metrics.published(queue).increment(published as u64);
+            }
+        }
     }
 
     /// Publishes one batch of due, unpublished jobs and marks the confirmed ones. Returns how
@@ -139,6 +167,7 @@ impl Relay {
                 let (confirmed, failure) = self.publish(&jobs).await;
                 mark_published!(&mut *tx, jobs, &confirmed);
                 tx.commit().await?;
+                self.count_published(&jobs, &confirmed);
                 failure.map_or(Ok(confirmed.len()), Err)
             }
             Db::Sqlite { read, write, .. } => {
@@ -147,6 +176,7 @@ impl Relay {
                 let (confirmed, failure) = self.publish(&jobs).await;
                 let mut conn = write.acquire().await?;
                 mark_published!(&mut *conn, jobs, &confirmed);
+                self.count_published(&jobs, &confirmed);
                 failure.map_or(Ok(confirmed.len()), Err)
             }
         }

@@ -33,6 +33,7 @@ use tracing::Instrument;
 
 use super::{header_int, Broker};
 use crate::db::Db;
+use crate::queue::metrics::{JobInstruments, QueueMetrics};
 use crate::queue::{
     now, Backoff, Job, JobError, JobHandler, JobStatus, QueueConfig, DEFAULT_MAX_ATTEMPTS,
 };
@@ -128,6 +129,7 @@ pub struct AmqpWorker {
     db: Db,
     config: AmqpWorkerConfig,
     handlers: HashMap<String, Handler>,
+    metrics: Option<QueueMetrics>,
 }
 
 /// A registered handler: plain (runs anywhere; the outcome is recorded after it) or
@@ -147,6 +149,16 @@ struct Shared {
     in_flight: InFlight,
     /// Cancelled when the grace period is over: handlers still running are abandoned.
     abandon: CancellationToken,
+    metrics: Option<QueueMetrics>,
+}
+
+impl Shared {
+    fn instruments(&self, queue: &str, kind: &str) -> JobInstruments {
+        match &self.metrics {
+            Some(metrics) => metrics.job(queue, kind),
+            None => JobInstruments::noop(),
+        }
+    }
 }
 
 impl AmqpWorker {
@@ -155,7 +167,14 @@ impl AmqpWorker {
             db,
             config,
             handlers: HashMap::new(),
+            metrics: None,
         }
+    }
+
+    /// Records job outcomes and durations in `metrics` (see [`crate::queue::metrics`]).
+    pub fn metrics(mut self, metrics: QueueMetrics) -> Self {
+        self.metrics = Some(metrics);
+        self
     }
 
     /// Runs `handler` for messages whose type is `kind`.
@@ -186,7 +205,17 @@ impl AmqpWorker {
             db,
             config,
             handlers,
+            metrics,
         } = self;
+        if let Some(metrics) = &metrics {
+            // Shown at 0 from the start rather than from the first job of each kind.
+            for queue in &config.queues {
+                for kind in handlers.keys() {
+                    metrics.job(&queue.name, kind);
+                }
+                let _ = metrics.duplicates(&queue.name);
+            }
+        }
         let mut consumers = Vec::with_capacity(config.queues.len());
         for queue in &config.queues {
             let channel = broker.channel().await?;
@@ -213,6 +242,7 @@ impl AmqpWorker {
             handlers,
             in_flight: InFlight::default(),
             abandon: CancellationToken::new(),
+            metrics,
         });
         let deliveries = TaskTracker::new();
         let loops = TaskTracker::new();
@@ -366,6 +396,9 @@ async fn process(
     let _exclusive = shared.in_flight.acquire(&message_id).await;
     match already_processed(&shared.db, &message_id).await {
         Ok(true) => {
+            if let Some(metrics) = &shared.metrics {
+                metrics.duplicates(queue).increment(1);
+            }
             tracing::info!("duplicate delivery of a processed message; acked without running");
             return Verdict::Ack;
         }
@@ -404,10 +437,12 @@ async fn process(
                 JobError::permanent(format!("no handler for kind {:?} in this worker", job.kind));
             return settle(shared, &message_id, &job, Err(error), failed_before)
                 .instrument(span)
-                .await;
+                .await
+                .recorded(shared, &job, Duration::ZERO);
         }
     };
     tokio::pin!(task);
+    let started = std::time::Instant::now();
     let outcome = tokio::select! {
         joined = &mut task => match joined {
             Ok(result) => result,
@@ -428,6 +463,7 @@ async fn process(
     settle(shared, &message_id, &job, outcome, failed_before)
         .instrument(span)
         .await
+        .recorded(shared, &job, started.elapsed())
 }
 
 /// How a handler run ended when it did not fail.
@@ -441,6 +477,59 @@ enum Ran {
     Duplicate,
 }
 
+/// What became of a run, for the metrics, with what the broker is told.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Settled {
+    verdict: Verdict,
+    outcome: Option<Outcome>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    Completed,
+    /// A failed run, and the status the job row was given.
+    Failed(JobStatus),
+    /// Another delivery of the message was processed first.
+    Duplicate,
+}
+
+impl Settled {
+    fn new(verdict: Verdict, outcome: Outcome) -> Self {
+        Settled {
+            verdict,
+            outcome: Some(outcome),
+        }
+    }
+
+    /// Counts the outcome in the metrics and returns the verdict.
+    fn recorded(self, shared: &Shared, job: &Job, took: Duration) -> Verdict {
+        let Some(outcome) = self.outcome else {
+            return self.verdict;
+        };
+        if shared.metrics.is_none() {
+            return self.verdict;
+        }
+        let instruments = shared.instruments(&job.queue, &job.kind);
+        match outcome {
+            Outcome::Completed => instruments.completed(took),
+            Outcome::Failed(status) => {
+                instruments.failed(took);
+                if status == JobStatus::Dead {
+                    instruments.dead();
+                } else {
+                    instruments.retried();
+                }
+            }
+            Outcome::Duplicate => {
+                if let Some(metrics) = &shared.metrics {
+                    metrics.duplicates(&job.queue).increment(1);
+                }
+            }
+        }
+        self.verdict
+    }
+}
+
 /// Records the outcome of a run and decides what the broker is told.
 async fn settle(
     shared: &Shared,
@@ -448,25 +537,28 @@ async fn settle(
     job: &Job,
     outcome: Result<Ran, JobError>,
     failed_before: i64,
-) -> Verdict {
+) -> Settled {
     match outcome {
         Ok(Ran::NeedsRecord) => match finish(&shared.db, message_id, job).await {
             Ok(()) => {
                 tracing::info!("job done");
-                Verdict::Ack
+                Settled::new(Verdict::Ack, Outcome::Completed)
             }
             Err(err) => {
                 tracing::error!(error = %err, "could not record a finished job; it will run again");
-                Verdict::Requeue
+                Settled {
+                    verdict: Verdict::Requeue,
+                    outcome: None,
+                }
             }
         },
         Ok(Ran::Committed) => {
             tracing::info!("job done");
-            Verdict::Ack
+            Settled::new(Verdict::Ack, Outcome::Completed)
         }
         Ok(Ran::Duplicate) => {
             tracing::info!("duplicate delivery of a processed message; acked without effect");
-            Verdict::Ack
+            Settled::new(Verdict::Ack, Outcome::Duplicate)
         }
         Err(error) => {
             let out_of_attempts = !error.retryable || job.attempts >= job.max_attempts;
@@ -477,11 +569,12 @@ async fn settle(
                     tracing::error!(error = %err, "could not record a failed job");
                 }
                 tracing::error!(error = %error, "job failed for the last time; dead-lettered");
-                return if out_of_attempts {
+                let verdict = if out_of_attempts {
                     Verdict::DeadLetter
                 } else {
                     Verdict::Requeue
                 };
+                return Settled::new(verdict, Outcome::Failed(JobStatus::Dead));
             }
             // Retry after a backoff: the row goes back to the outbox with a later run_at,
             // and the relay publishes it again when it is due. The delivery is acked only
@@ -490,11 +583,11 @@ async fn settle(
             match reschedule(&shared.db, job, &error, delay).await {
                 Ok(()) => {
                     tracing::warn!(error = %error, ?delay, "job failed; retrying after a backoff");
-                    Verdict::Ack
+                    Settled::new(Verdict::Ack, Outcome::Failed(JobStatus::Queued))
                 }
                 Err(err) => {
                     tracing::error!(error = %err, "could not reschedule a failed job; requeued");
-                    Verdict::Requeue
+                    Settled::new(Verdict::Requeue, Outcome::Failed(JobStatus::Queued))
                 }
             }
         }
@@ -581,7 +674,7 @@ async fn start(
     let now = now();
     let row: Option<StartedRow> = on_write!(&shared.db, pool => sqlx::query_as::<_, StartedRow>(
         "UPDATE jobs SET status = 'running', attempts = attempts + 1, locked_by = $2, \
-           locked_until = NULL, updated_at = $3 \
+           locked_until = NULL, started_at = $3, updated_at = $3 \
          WHERE id = $1 AND status IN ('queued', 'running') \
          RETURNING attempts, max_attempts, run_at, dedup_key, created_at",
     )
@@ -635,6 +728,7 @@ async fn start(
         last_error: None,
         dedup_key,
         created_at,
+        started_at: Some(now),
         finished_at: None,
     })
 }

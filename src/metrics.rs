@@ -1,0 +1,234 @@
+//! Prometheus metrics: the recorder every instrumented part of the app writes into, and
+//! `GET /metrics`, which renders it in the Prometheus text format.
+//!
+//! ## Why `metrics` + `metrics-exporter-prometheus`
+//! Evaluated November 2026 (`cargo info`): `metrics` 0.24 / `metrics-exporter-prometheus` 0.18
+//! (the metrics-rs project, released every few weeks, the common choice of the tokio ecosystem)
+//! against `prometheus` 0.14 (TiKV's client, released about once a year, protobuf by default).
+//! Both would do; the first is the better kept, and its recorder renders to a string without
+//! its own HTTP listener (default features off), so `/metrics` is one more axum route.
+//!
+//! ## What a newcomer must know
+//! - **One recorder per [`Metrics`], not the crate's global one.** Instrumented code gets its
+//!   handles from the `Metrics` it was given ([`Metrics::counter`] …), never from the
+//!   `metrics::counter!` macros, so tests that run many applications in one process each see
+//!   only their own figures.
+//! - **Upkeep**: histogram samples are buffered until drained; [`Metrics::run_upkeep`] drains
+//!   them every few seconds (the application runs it as a background task) and each scrape
+//!   drains them too, so memory stays flat when nobody scrapes.
+//! - **Access**: with `metrics_token` set, `/metrics` needs `Authorization: Bearer <token>`
+//!   (what Prometheus sends with `authorization: {credentials: …}` in its scrape config);
+//!   without a token it is open in development and answers 404 in production, so a server on
+//!   the internet never shows its figures to anyone by default. The figures are not secret
+//!   (queue names, counts, durations), but they are not the public's either.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use ::metrics::{Counter, Gauge, Histogram, Key, Label, Metadata, Recorder, Unit};
+use axum::extract::State;
+use axum::http::{header, HeaderMap};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use metrics_exporter_prometheus::{
+    Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder,
+};
+use tokio_util::sync::CancellationToken;
+
+use crate::app::AppState;
+use crate::config::Environment;
+use crate::error::AppError;
+
+/// Buckets of every `*_seconds` histogram: from a no-op job (well under a millisecond) to an
+/// image job on a slow machine (seconds) and a stuck one (minutes).
+const SECONDS_BUCKETS: &[f64] = &[
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0,
+];
+
+/// How often [`Metrics::run_upkeep`] drains histogram samples.
+pub const UPKEEP_INTERVAL: Duration = Duration::from_secs(5);
+
+/// A Prometheus recorder and the handle that renders it. Cheap to clone; clones share it.
+#[derive(Clone)]
+pub struct Metrics {
+    recorder: Arc<PrometheusRecorder>,
+    handle: PrometheusHandle,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Metrics")
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Where a registration comes from; the Prometheus recorder ignores it.
+static METADATA: Metadata<'static> =
+    Metadata::new(module_path!(), ::metrics::Level::INFO, Some(module_path!()));
+
+impl Metrics {
+    pub fn new() -> Self {
+        let recorder = PrometheusBuilder::new()
+            .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), SECONDS_BUCKETS)
+            .expect("the bucket list is not empty")
+            .build_recorder();
+        let handle = recorder.handle();
+        Metrics {
+            recorder: Arc::new(recorder),
+            handle,
+        }
+    }
+
+    /// The counter `name` with `labels`; the same name and labels give the same counter.
+    pub fn counter(&self, name: &'static str, labels: &[(&'static str, &str)]) -> Counter {
+        self.recorder
+            .register_counter(&key(name, labels), &METADATA)
+    }
+
+    pub fn gauge(&self, name: &'static str, labels: &[(&'static str, &str)]) -> Gauge {
+        self.recorder.register_gauge(&key(name, labels), &METADATA)
+    }
+
+    pub fn histogram(&self, name: &'static str, labels: &[(&'static str, &str)]) -> Histogram {
+        self.recorder
+            .register_histogram(&key(name, labels), &METADATA)
+    }
+
+    /// The `# HELP` line of `name` (and its unit).
+    pub fn describe_counter(&self, name: &'static str, unit: Option<Unit>, help: &'static str) {
+        self.recorder
+            .describe_counter(name.into(), unit, help.into());
+    }
+
+    pub fn describe_gauge(&self, name: &'static str, unit: Option<Unit>, help: &'static str) {
+        self.recorder.describe_gauge(name.into(), unit, help.into());
+    }
+
+    pub fn describe_histogram(&self, name: &'static str, unit: Option<Unit>, help: &'static str) {
+        self.recorder
+            .describe_histogram(name.into(), unit, help.into());
+    }
+
+    /// Everything recorded so far, in the Prometheus text format (version 0.0.4).
+    pub fn render(&self) -> String {
+        self.handle.run_upkeep();
+        self.handle.render()
+    }
+
+    /// Drains histogram samples every [`UPKEEP_INTERVAL`] until `shutdown`.
+    pub async fn run_upkeep(self, shutdown: CancellationToken) {
+        let mut ticker = tokio::time::interval(UPKEEP_INTERVAL);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = ticker.tick() => self.handle.run_upkeep(),
+                _ = shutdown.cancelled() => break,
+            }
+        }
+    }
+}
+
+fn key(name: &'static str, labels: &[(&'static str, &str)]) -> Key {
+    let labels: Vec<Label> = labels
+        .iter()
+        .map(|(name, value)| Label::new(*name, value.to_string()))
+        .collect();
+    Key::from_parts(name, labels)
+}
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/metrics", get(scrape))
+}
+
+/// `GET /metrics`: refreshes the gauges read from the database, then renders everything.
+async fn scrape(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, AppError> {
+    match (&state.config.metrics_token, state.config.env) {
+        (Some(token), _) => {
+            let presented = headers
+                .get(header::AUTHORIZATION)
+                .and_then(|value| value.to_str().ok())
+                .and_then(|value| value.strip_prefix("Bearer "));
+            if !presented.is_some_and(|p| same_secret(p.as_bytes(), token.expose().as_bytes())) {
+                return Err(AppError::Unauthorized);
+            }
+        }
+        (None, Environment::Production) => return Err(AppError::NotFound("route")),
+        (None, Environment::Development) => {}
+    }
+    state.queue_metrics.refresh_depth(&state.db).await?;
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        state.metrics.render(),
+    )
+        .into_response())
+}
+
+/// Compares without stopping at the first difference, so response times do not tell how much
+/// of a guessed token was right.
+fn same_secret(presented: &[u8], expected: &[u8]) -> bool {
+    if presented.len() != expected.len() {
+        return false;
+    }
+    presented
+        .iter()
+        .zip(expected)
+        .fold(0u8, |diff, (a, b)| diff | (a ^ b))
+        == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counters_with_the_same_name_and_labels_are_one_counter_and_render_as_prometheus_text() {
+        let metrics = Metrics::new();
+        metrics.describe_counter("jobs_total", None, "Jobs.");
+        metrics
+            .counter("jobs_total", &[("queue", "a")])
+            .increment(2);
+        metrics
+            .counter("jobs_total", &[("queue", "a")])
+            .increment(1);
+        metrics
+            .counter("jobs_total", &[("queue", "b")])
+            .increment(1);
+        metrics
+            .histogram("run_seconds", &[("queue", "a")])
+            .record(0.003);
+
+        let text = metrics.render();
+
+        assert!(text.contains("# HELP jobs_total Jobs."), "{text}");
+        assert!(text.contains("jobs_total{queue=\"a\"} 3"), "{text}");
+        assert!(text.contains("jobs_total{queue=\"b\"} 1"), "{text}");
+        assert!(
+            text.contains("run_seconds_bucket{queue=\"a\",le=\"0.005\"} 1"),
+            "{text}"
+        );
+        assert!(text.contains("run_seconds_count{queue=\"a\"} 1"), "{text}");
+    }
+
+    #[test]
+    fn metrics_of_two_recorders_do_not_mix() {
+        let (one, two) = (Metrics::new(), Metrics::new());
+        one.counter("jobs_total", &[]).increment(1);
+        assert!(!two.render().contains("jobs_total"));
+    }
+
+    #[test]
+    fn secrets_compare_equal_only_when_identical() {
+        assert!(same_secret(b"abc", b"abc"));
+        assert!(!same_secret(b"abd", b"abc"));
+        assert!(!same_secret(b"ab", b"abc"));
+    }
+}

@@ -42,6 +42,7 @@ const ENV_KEYS: &[&str] = &[
     "images_queue",
     "job_lease_secs",
     "metrics_token",
+    "metrics_bind",
 ];
 
 /// A value that must never be logged.
@@ -125,6 +126,9 @@ pub struct Config {
     /// Bearer token `GET /metrics` requires. Unset: `/metrics` is open in development and
     /// absent (404) in production.
     pub metrics_token: Option<Secret>,
+    /// Where `ballpark worker` serves `GET /metrics` (it has no other HTTP); unset: nowhere.
+    /// `serve` ignores it: its `/metrics` is on `bind`.
+    pub metrics_bind: Option<SocketAddr>,
 }
 
 /// Half the cores this process may use, at least 1: on 2 cores one image worker leaves a core
@@ -159,6 +163,7 @@ impl Default for Config {
             images_queue: "images".into(),
             job_lease_secs: 30,
             metrics_token: None,
+            metrics_bind: None,
         }
     }
 }

@@ -198,9 +198,19 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 &queue_metrics,
                 true,
                 &tasks,
-                shutdown,
+                shutdown.clone(),
             )
             .await?;
+            if let Some(bind) = config.metrics_bind {
+                let scrape = ballpark::metrics::Scrape {
+                    metrics,
+                    queue_metrics,
+                    db: db.clone(),
+                    token: config.metrics_token.clone(),
+                    env: config.env,
+                };
+                ballpark::metrics::spawn_standalone(bind, scrape, &tasks, shutdown).await?;
+            }
             tracing::info!(database = %config.database_url_for_log(), "worker started");
             tasks.close();
             tasks.wait().await;

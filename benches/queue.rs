@@ -24,7 +24,8 @@
 //! `PRODUCERS` default 8, `CONCURRENCY` default 32, `BATCH` default 100,
 //! `BALLPARK_TEST_POSTGRES_URL`, `BALLPARK_TEST_AMQP_URL`, `BENCH_CASES` (a comma-separated
 //! subset of `sqlite,postgres,amqp`). The workers record into a Prometheus recorder, as in the
-//! server, and the completed counter is printed as a check.
+//! server, and the completed counter is printed as a check. Under `cargo test` (no `--bench`
+//! argument) it makes a smoke run of 500 / 200 jobs instead.
 
 use std::time::{Duration, Instant};
 
@@ -408,9 +409,13 @@ fn row(backend: &str, run: &str, jobs: usize, took: Duration, baseline: Duration
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    // `cargo bench` passes `--bench`. `cargo test --all-targets` (scripts/test, CI) runs this
+    // binary too, without it: then a small smoke run checks every case in seconds.
+    let smoke = !std::env::args().any(|arg| arg == "--bench");
+    let (jobs, amqp_jobs) = if smoke { (500, 200) } else { (20_000, 5_000) };
     let settings = Settings {
-        jobs: env_usize("JOBS", 20_000),
-        amqp_jobs: env_usize("AMQP_JOBS", 5_000),
+        jobs: env_usize("JOBS", jobs),
+        amqp_jobs: env_usize("AMQP_JOBS", amqp_jobs),
         producers: env_usize("PRODUCERS", 8),
         concurrency: env_usize("CONCURRENCY", 32),
         batch: env_usize("BATCH", 100),
@@ -428,6 +433,9 @@ async fn main() -> anyhow::Result<()> {
         std::thread::available_parallelism().map_or(1, |n| n.get()),
         chrono::Utc::now().format("%Y-%m-%d %H:%M UTC"),
     );
+    if smoke {
+        println!("smoke run (cargo test, not cargo bench): the figures are not measurements");
+    }
     println!();
     println!("| backend | run | jobs | seconds | jobs/s | ratio to baseline |");
     println!("| --- | --- | ---: | ---: | ---: | ---: |");

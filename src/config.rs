@@ -67,6 +67,7 @@ const ENV_KEYS: &[&str] = &[
     "sim_vendor_step_delay_ms",
     "sim_vendor_reject_rate",
     "metrics_token",
+    "metrics_bind",
 ];
 
 /// A value that must never be logged.
@@ -197,6 +198,9 @@ pub struct Config {
     /// Bearer token `GET /metrics` requires. Unset: `/metrics` is open in development and
     /// absent (404) in production.
     pub metrics_token: Option<Secret>,
+    /// Where `ballpark worker` serves `GET /metrics` (it has no other HTTP); unset: nowhere.
+    /// `serve` ignores it: its `/metrics` is on `bind`.
+    pub metrics_bind: Option<SocketAddr>,
 }
 
 /// Half the cores this process may use, at least 1: on 2 cores one image worker leaves a core
@@ -252,6 +256,7 @@ impl Default for Config {
             sim_vendor_step_delay_ms: 2000,
             sim_vendor_reject_rate: 0.0,
             metrics_token: None,
+            metrics_bind: None,
         }
     }
 }

@@ -236,7 +236,17 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 orders: &orders,
                 metrics: &queue_metrics,
             };
-            ballpark::workers::start(services, true, &tasks, shutdown).await?;
+            ballpark::workers::start(services, true, &tasks, shutdown.clone()).await?;
+            if let Some(bind) = config.metrics_bind {
+                let scrape = ballpark::metrics::Scrape {
+                    metrics,
+                    queue_metrics,
+                    db: db.clone(),
+                    token: config.metrics_token.clone(),
+                    env: config.env,
+                };
+                ballpark::metrics::spawn_standalone(bind, scrape, &tasks, shutdown).await?;
+            }
             tracing::info!(database = %config.database_url_for_log(), "worker started");
             tasks.close();
             tasks.wait().await;

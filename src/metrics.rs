@@ -19,14 +19,17 @@
 //! - **Access**: with `metrics_token` set, `/metrics` needs `Authorization: Bearer <token>`
 //!   (what Prometheus sends with `authorization: {credentials: …}` in its scrape config);
 //!   without a token it is open in development and answers 404 in production, so a server on
-//!   the internet never shows its figures to anyone by default. The figures are not secret
+//!   the internet never shows its figures to anyone by default. `ballpark worker` has no HTTP
+//!   server; with `metrics_bind` set it serves `/metrics` alone on that address, same rules. The figures are not secret
 //!   (queue names, counts, durations), but they are not the public's either.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use ::metrics::{Counter, Gauge, Histogram, Key, Label, Metadata, Recorder, Unit};
-use axum::extract::State;
+use anyhow::Context;
+use axum::extract::{FromRef, State};
 use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -34,11 +37,15 @@ use axum::Router;
 use metrics_exporter_prometheus::{
     Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder,
 };
+use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::app::AppState;
-use crate::config::Environment;
+use crate::config::{Environment, Secret};
+use crate::db::Db;
 use crate::error::AppError;
+use crate::queue::QueueMetrics;
 
 /// Buckets of every `*_seconds` histogram: from a no-op job (well under a millisecond) to an
 /// image job on a slow machine (seconds) and a stuck one (minutes).
@@ -142,13 +149,70 @@ fn key(name: &'static str, labels: &[(&'static str, &str)]) -> Key {
     Key::from_parts(name, labels)
 }
 
+/// What a scrape needs: the recorder, the queue's depth gauges and their database, and who
+/// may read them.
+#[derive(Clone)]
+pub struct Scrape {
+    pub metrics: Metrics,
+    pub queue_metrics: QueueMetrics,
+    pub db: Db,
+    pub token: Option<Secret>,
+    pub env: Environment,
+}
+
+impl FromRef<AppState> for Scrape {
+    fn from_ref(state: &AppState) -> Self {
+        Scrape {
+            metrics: state.metrics.clone(),
+            queue_metrics: state.queue_metrics.clone(),
+            db: state.db.clone(),
+            token: state.config.metrics_token.clone(),
+            env: state.config.env,
+        }
+    }
+}
+
+/// `GET /metrics` on the application's router.
 pub fn router() -> Router<AppState> {
     Router::new().route("/metrics", get(scrape))
 }
 
+/// `GET /metrics` alone, for `ballpark worker` (no other HTTP), on `metrics_bind`.
+pub fn standalone(scrape_state: Scrape) -> Router {
+    Router::new()
+        .route("/metrics", get(scrape))
+        .fallback(|| async { AppError::NotFound("route") })
+        .with_state(scrape_state)
+}
+
+/// Binds `bind` and serves [`standalone`] there, on `tasks`, until `shutdown`. Returns the
+/// bound address.
+pub async fn spawn_standalone(
+    bind: SocketAddr,
+    scrape_state: Scrape,
+    tasks: &TaskTracker,
+    shutdown: CancellationToken,
+) -> anyhow::Result<SocketAddr> {
+    let listener = TcpListener::bind(bind)
+        .await
+        .with_context(|| format!("while binding metrics_bind {bind}"))?;
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, "serving /metrics");
+    let router = standalone(scrape_state);
+    tasks.spawn(async move {
+        let served = axum::serve(listener, router)
+            .with_graceful_shutdown(shutdown.cancelled_owned())
+            .await;
+        if let Err(err) = served {
+            tracing::error!(error = %err, "the metrics listener failed");
+        }
+    });
+    Ok(addr)
+}
+
 /// `GET /metrics`: refreshes the gauges read from the database, then renders everything.
-async fn scrape(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, AppError> {
-    match (&state.config.metrics_token, state.config.env) {
+async fn scrape(State(state): State<Scrape>, headers: HeaderMap) -> Result<Response, AppError> {
+    match (&state.token, state.env) {
         (Some(token), _) => {
             let presented = headers
                 .get(header::AUTHORIZATION)

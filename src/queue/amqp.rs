@@ -21,7 +21,8 @@
 //! 4. The [`AmqpWorker`] consumes with manual acks and a per-queue prefetch (which is the
 //!    queue's concurrency limit). Per delivery: skip (ack) if the message id is in
 //!    `processed_messages`; otherwise mark the job row `running`, run the handler, then record
-//!    the id and mark the row `done` in one transaction, and only then ack.
+//!    the id and mark the row `done` in one transaction, and only then ack. The records of
+//!    deliveries that finish together share that transaction (one commit for many messages).
 //!
 //! ## What a newcomer must know
 //! - **Message id = job id**, and dedup is by that id in `processed_messages`. A

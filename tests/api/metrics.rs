@@ -141,6 +141,65 @@ async fn in_production_without_a_token_there_is_no_metrics_endpoint(app: TestApp
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
 
+fn no_workers_in_the_app(config: &mut Config) {
+    config.workers = false;
+}
+
+/// A free port on loopback (another process could take it before the worker binds it; in a
+/// test, that is unlikely enough).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+async fn a_separate_worker_process_serves_its_own_metrics_on_metrics_bind(app: TestApp) {
+    // Arrange: an upload whose job waits for a worker (this app runs none of its own).
+    let token = app.register("scout").await;
+    let (status, body) = post_file(&app, Some(&token), jpeg_with_exif(64, 48), "a.jpg").await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let port = free_port();
+    // Act
+    let _worker = tokio::process::Command::new(env!("CARGO_BIN_EXE_ballpark"))
+        .args(["worker", "--database-url", &app.database_url])
+        .env("BALLPARK_MEDIA_DIR", app.media_dir())
+        .env("BALLPARK_METRICS_BIND", format!("127.0.0.1:{port}"))
+        .env("BALLPARK_METRICS_TOKEN", TOKEN)
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("the ballpark binary starts");
+    // Assert
+    let url = format!("http://127.0.0.1:{port}/metrics");
+    let series = format!("ballpark_queue_jobs_completed_total{{{IMAGE}}}");
+    let mut text = String::new();
+    for _ in 0..400 {
+        if let Ok(response) = app.client.get(&url).bearer_auth(TOKEN).send().await {
+            assert_eq!(response.status(), StatusCode::OK);
+            text = response.text().await.unwrap();
+            if sample(&text, &series) == Some(1.0) {
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(sample(&text, &series), Some(1.0), "{text}");
+    assert_eq!(
+        sample(
+            &text,
+            r#"ballpark_queue_jobs{queue="images",status="queued"}"#
+        ),
+        Some(0.0),
+        "{text}"
+    );
+    let anonymous = app.client.get(&url).send().await.unwrap();
+    assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
+}
+
 crate::on_both_backends!(a_scrape_counts_a_completed_image_job_and_a_dead_one_and_shows_the_depth);
+crate::on_both_backends_with!(separate_worker, no_workers_in_the_app; a_separate_worker_process_serves_its_own_metrics_on_metrics_bind);
 crate::on_both_backends_with!(token, with_token; with_a_token_configured_a_scrape_without_it_gets_401);
 crate::on_both_backends_with!(production, production_without_token; in_production_without_a_token_there_is_no_metrics_endpoint);

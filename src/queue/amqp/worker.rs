@@ -3,7 +3,9 @@
 //! One channel per queue, with `basic_qos(prefetch)`, so the broker never has more than
 //! `prefetch` unacked messages of a queue with this process: that is the queue's concurrency
 //! limit, and no semaphore is needed. Each delivery is handled in its own task (a panicking
-//! handler fails its delivery, not the worker).
+//! handler fails its delivery, not the worker). A plain handler's success is recorded by one
+//! recorder task that writes every record waiting in one transaction, and the delivery is
+//! acked once its record is committed.
 //!
 //! Shutdown, when the token is cancelled: the consumers are cancelled (the broker sends no
 //! more), handlers in flight get `shutdown_grace` to finish and be acked; those still running
@@ -26,7 +28,7 @@ use lapin::types::{AMQPValue, FieldTable, ShortString};
 use lapin::Channel;
 use serde_json::Value;
 use sqlx::{PgConnection, SqliteConnection};
-use tokio::sync::Notify;
+use tokio::sync::{mpsc, oneshot, Notify};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
@@ -150,7 +152,19 @@ struct Shared {
     /// Cancelled when the grace period is over: handlers still running are abandoned.
     abandon: CancellationToken,
     metrics: Option<QueueMetrics>,
+    /// Successful runs of plain handlers, waiting to be recorded together.
+    records: mpsc::Sender<Record>,
 }
+
+/// A plain handler's successful run, waiting for the recorder (see [`record_loop`]).
+struct Record {
+    message_id: String,
+    job_id: i64,
+    reply: oneshot::Sender<Result<(), String>>,
+}
+
+/// Most runs the recorder writes in one transaction.
+const MAX_RECORDS: usize = 256;
 
 impl Shared {
     fn instruments(&self, queue: &str, kind: &str) -> JobInstruments {
@@ -234,7 +248,11 @@ impl AmqpWorker {
                 .await?;
             consumers.push((queue.name.clone(), channel, tag, consumer));
         }
+        let (records, received) = mpsc::channel(MAX_RECORDS * 4);
+        let recorder_stop = CancellationToken::new();
+        let recorder = tokio::spawn(record_loop(db.clone(), received, recorder_stop.clone()));
         let shared = Arc::new(Shared {
+            records,
             db,
             worker_id: config.worker_id.clone(),
             delivery_limit: broker.configured_delivery_limit(),
@@ -288,6 +306,8 @@ impl AmqpWorker {
             shared.abandon.cancel();
             deliveries.wait().await;
         }
+        recorder_stop.cancel();
+        let _ = recorder.await;
         for channel in channels {
             if channel.status().connected() {
                 if let Err(err) = channel.close(200, "worker stopped".into()).await {
@@ -539,7 +559,7 @@ async fn settle(
     failed_before: i64,
 ) -> Settled {
     match outcome {
-        Ok(Ran::NeedsRecord) => match finish(&shared.db, message_id, job).await {
+        Ok(Ran::NeedsRecord) => match record_finished(shared, message_id, job).await {
             Ok(()) => {
                 tracing::info!("job done");
                 Settled::new(Verdict::Ack, Outcome::Completed)
@@ -733,17 +753,83 @@ async fn start(
     })
 }
 
-/// Records the message as processed and the job as done, in one transaction.
-async fn finish(db: &Db, message_id: &str, job: &Job) -> Result<(), sqlx::Error> {
+/// Hands a plain handler's successful run to the recorder and waits until the message is
+/// recorded as processed and the job as done (only then is the delivery acked).
+async fn record_finished(shared: &Shared, message_id: &str, job: &Job) -> Result<(), String> {
+    let (reply, recorded) = oneshot::channel();
+    let record = Record {
+        message_id: message_id.to_string(),
+        job_id: job.id,
+        reply,
+    };
+    if shared.records.send(record).await.is_err() {
+        return Err("the recorder has stopped".to_string());
+    }
+    recorded
+        .await
+        .unwrap_or_else(|_| Err("the recorder has stopped".to_string()))
+}
+
+/// Records plain handlers' successful runs, as many per transaction as are waiting (the
+/// deliveries in flight finish at about the same time), until every sender is gone or `stop`
+/// (the records already sent are still written). One transaction per batch instead of one
+/// per message: the same outcome per message, a fraction of the commits.
+async fn record_loop(db: Db, mut received: mpsc::Receiver<Record>, stop: CancellationToken) {
+    let mut batch = Vec::with_capacity(MAX_RECORDS);
+    loop {
+        let count = tokio::select! {
+            count = received.recv_many(&mut batch, MAX_RECORDS) => count,
+            _ = stop.cancelled() => {
+                received.close();
+                received.recv_many(&mut batch, MAX_RECORDS).await
+            }
+        };
+        if count == 0 {
+            break;
+        }
+        let finished: Vec<(&str, i64)> = batch
+            .iter()
+            .map(|r| (r.message_id.as_str(), r.job_id))
+            .collect();
+        let outcome = finish_many(&db, &finished).await.map_err(|e| e.to_string());
+        for record in batch.drain(..) {
+            let _ = record.reply.send(outcome.clone());
+        }
+    }
+}
+
+/// Records the messages as processed and their jobs as done, in one transaction.
+async fn finish_many(db: &Db, finished: &[(&str, i64)]) -> Result<(), sqlx::Error> {
     let now = now();
+    let messages = (0..finished.len())
+        .map(|i| format!("(${}, $1)", i + 2))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let claim = format!(
+        "INSERT INTO processed_messages (message_id, processed_at) VALUES {messages} \
+         ON CONFLICT (message_id) DO NOTHING"
+    );
+    let ids = (0..finished.len())
+        .map(|i| format!("${}", i + 2))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mark = format!(
+        "UPDATE jobs SET status = 'done', locked_by = NULL, locked_until = NULL, \
+           finished_at = $1, updated_at = $1 \
+         WHERE id IN ({ids})"
+    );
     on_write!(db, pool => {
         let mut tx = pool.begin().await?;
-        sqlx::query(CLAIM_MESSAGE)
-            .bind(message_id)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query(MARK_DONE).bind(job.id).bind(now).execute(&mut *tx).await?;
+        let mut query = sqlx::query(&claim).bind(now);
+        for (message_id, _) in finished {
+            query = query.bind(*message_id);
+        }
+        query.execute(&mut *tx).await?;
+        let mut query = sqlx::query(&mark).bind(now);
+        for (_, job_id) in finished {
+            query = query.bind(*job_id);
+        }
+        query.execute(&mut *tx).await?;
         tx.commit().await
     })
 }

@@ -22,10 +22,19 @@ fn main() {
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("../shared/bench-images"));
     let threads: usize = env_or("THREADS", 2);
-    let rounds: usize = env_or("ROUNDS", 3);
+    // `cargo bench` passes `--bench`. `cargo test --all-targets` (scripts/test, CI) runs this
+    // binary too, without it, unoptimised: then one image, one round, as a smoke run.
+    let smoke = !std::env::args().any(|arg| arg == "--bench");
+    let rounds: usize = if smoke { 1 } else { env_or("ROUNDS", 3) };
     let prefixes: Vec<String> = std::env::var("PATTERN")
         .map(|p| p.split(',').map(str::to_owned).collect())
-        .unwrap_or_else(|_| (0..10).map(|i| format!("{i:02}_")).collect());
+        .unwrap_or_else(|_| {
+            let count = if smoke { 1 } else { 10 };
+            (0..count).map(|i| format!("{i:02}_")).collect()
+        });
+    if smoke {
+        println!("smoke run (cargo test, not cargo bench): the figures are not measurements");
+    }
 
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("cannot read {}: {e}", dir.display()))

@@ -76,6 +76,14 @@ async fn apply(orders: &Orders, order_id: &str, event: &Event) -> Result<(), Job
     }
 }
 
+/// The order a job names; a job for an order that does not exist is dead at once.
+async fn load(orders: &Orders, order_id: &str) -> Result<store::OrderRecord, JobError> {
+    store::get(&orders.db, order_id)
+        .await
+        .map_err(JobError::retry)?
+        .ok_or_else(|| JobError::permanent(format!("no order {order_id}")))
+}
+
 fn vendor_error(err: VendorError) -> JobError {
     match err {
         VendorError::Unavailable(_) => JobError::retry(err),
@@ -87,10 +95,7 @@ fn vendor_error(err: VendorError) -> JobError {
 /// order was called off meanwhile. The vendor dedupes by order id, so a second hand-over
 /// after a crash is harmless.
 async fn hand_over(orders: &Orders, order_id: &str) -> Result<(), JobError> {
-    let record = store::get(&orders.db, order_id)
-        .await
-        .map_err(JobError::retry)?
-        .ok_or_else(|| JobError::permanent(format!("no order {order_id}")))?;
+    let record = load(orders, order_id).await?;
     let state = record
         .order
         .state()
@@ -129,10 +134,7 @@ async fn hand_over(orders: &Orders, order_id: &str) -> Result<(), JobError> {
 /// `payment.reconcile`: settles a charge whose answer never came (timeout, crash) by asking
 /// the gateway again with the same key, which answers with what happened the first time.
 async fn reconcile(orders: &Orders, order_id: &str) -> Result<(), JobError> {
-    let record = store::get(&orders.db, order_id)
-        .await
-        .map_err(JobError::retry)?
-        .ok_or_else(|| JobError::permanent(format!("no order {order_id}")))?;
+    let record = load(orders, order_id).await?;
     if record.order.payment != Payment::Charging.as_str() {
         return Ok(()); // settled meanwhile
     }
@@ -170,10 +172,7 @@ pub async fn charge_and_record(
 
 /// `payment.refund`: gives the money back for an order the transition marked `refunding`.
 async fn refund(orders: &Orders, order_id: &str) -> Result<(), JobError> {
-    let record = store::get(&orders.db, order_id)
-        .await
-        .map_err(JobError::retry)?
-        .ok_or_else(|| JobError::permanent(format!("no order {order_id}")))?;
+    let record = load(orders, order_id).await?;
     if record.order.payment != Payment::Refunding.as_str() {
         return Ok(());
     }

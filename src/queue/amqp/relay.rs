@@ -149,10 +149,11 @@ impl Relay {
                 let ids: &[i64] = $ids;
                 if !ids.is_empty() {
                     let sql = mark_published_sql(ids.len());
+                    let attempts: std::collections::HashMap<i64, i32> =
+                        $jobs.iter().map(|j| (j.id, j.attempts)).collect();
                     let mut query = sqlx::query(&sql).bind(now());
                     for id in ids {
-                        let attempts = $jobs.iter().find(|j| j.id == *id).map_or(0, |j| j.attempts);
-                        query = query.bind(*id).bind(attempts);
+                        query = query.bind(*id).bind(attempts.get(id).copied().unwrap_or(0));
                     }
                     query.execute($conn).await?;
                 }

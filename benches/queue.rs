@@ -5,11 +5,19 @@
 //! - **baseline**: the same number of rows written with one plain `INSERT` and then one plain
 //!   `UPDATE` each, by the same number of tasks: the floor cost of "two writes per job"
 //!   without any queue machinery.
-//! - **queue, one job per enqueue**: `PRODUCERS` tasks each enqueue one job per transaction
-//!   (`queue::enqueue`) while a `WorkerPool` (concurrency `CONCURRENCY`, woken on enqueue)
-//!   claims and completes them. The clock stops when the last job is done.
-//! - **queue, `enqueue_many`**: the same, with each producer enqueueing `BATCH` jobs per
-//!   transaction through `queue::enqueue_many`, as a bulk producer would.
+//! - **ceiling**: the same tasks writing only the `INSERT`, one row per commit: how many
+//!   commits per second the database makes on this machine, which bounds any queue that
+//!   commits each job on its own.
+//! - **queue**, four runs, each with `PRODUCERS` tasks enqueueing while a `WorkerPool` (woken
+//!   on enqueue) claims and completes; the clock stops when the pool has recorded the last job
+//!   done (read from its own counter, not by polling the database):
+//!   - **1 job per transaction**: each job in a transaction of its own (`enqueue_sqlite` /
+//!     `enqueue_postgres` between `begin` and `commit`), as a job enqueued with the business
+//!     write that causes it; concurrency `CONCURRENCY`;
+//!   - **`queue::enqueue`**: one job per call, for work not tied to another write; concurrent
+//!     calls share a commit (SQLite's group commit, PostgreSQL's `PgEnqueuer`);
+//!   - **`queue::enqueue_many`**: `BATCH` jobs per call, as a bulk producer would enqueue;
+//!   - the same with concurrency `HIGH_CONCURRENCY`, where claims can take more jobs at once.
 //!
 //! RabbitMQ (when the broker answers at `BALLPARK_TEST_AMQP_URL`, default the local one):
 //! - **baseline**: raw lapin: `AMQP_JOBS` persistent messages published on a confirm-mode
@@ -21,7 +29,8 @@
 //!   no-op handler and records each job done; the clock stops when the last job is done.
 //!
 //! Run: `cargo bench --bench queue` (env: `JOBS` default 20000, `AMQP_JOBS` default 5000,
-//! `PRODUCERS` default 8, `CONCURRENCY` default 32, `BATCH` default 100,
+//! `PRODUCERS` default 8, `CONCURRENCY` default 32, `HIGH_CONCURRENCY` default 128, `BATCH`
+//! default 100,
 //! `BALLPARK_TEST_POSTGRES_URL`, `BALLPARK_TEST_AMQP_URL`, `BENCH_CASES` (a comma-separated
 //! subset of `sqlite,postgres,amqp`). The workers record into a Prometheus recorder, as in the
 //! server, and the completed counter is printed as a check. Under `cargo test` (no `--bench`
@@ -50,6 +59,7 @@ struct Settings {
     amqp_jobs: usize,
     producers: usize,
     concurrency: usize,
+    high_concurrency: usize,
     batch: usize,
 }
 
@@ -115,8 +125,15 @@ impl Fresh {
     }
 }
 
-/// Two plain writes per "job" (insert, then update by id), `producers` tasks in parallel.
-async fn baseline(db: &Db, jobs: usize, producers: usize) -> anyhow::Result<Duration> {
+/// Two plain writes per "job" (insert, then update by id), `producers` tasks in parallel; with
+/// `insert_only`, just the insert: one single-row commit per job, the most commits per second
+/// the database makes here, so the ceiling of any queue that commits each job on its own.
+async fn baseline(
+    db: &Db,
+    jobs: usize,
+    producers: usize,
+    insert_only: bool,
+) -> anyhow::Result<Duration> {
     on_write!(db, pool => sqlx::query(
         "CREATE TABLE IF NOT EXISTS bench_rows (id BIGINT PRIMARY KEY, payload TEXT NOT NULL, done INTEGER NOT NULL DEFAULT 0)")
         .execute(pool)
@@ -135,10 +152,12 @@ async fn baseline(db: &Db, jobs: usize, producers: usize) -> anyhow::Result<Dura
                         .bind(r#"{"n":1}"#)
                         .execute(pool)
                         .await?;
-                    sqlx::query("UPDATE bench_rows SET done = 1 WHERE id = $1")
-                        .bind(id)
-                        .execute(pool)
-                        .await?;
+                    if !insert_only {
+                        sqlx::query("UPDATE bench_rows SET done = 1 WHERE id = $1")
+                            .bind(id)
+                            .execute(pool)
+                            .await?;
+                    }
                     Ok::<_, sqlx::Error>(())
                 })?;
             }
@@ -151,16 +170,6 @@ async fn baseline(db: &Db, jobs: usize, producers: usize) -> anyhow::Result<Dura
     Ok(start.elapsed())
 }
 
-/// Jobs of `queue` not yet done (through the partial index on open jobs, so polling it does
-/// not scan the finished ones).
-async fn open_jobs(db: &Db, queue: &str) -> anyhow::Result<i64> {
-    Ok(on_read!(db, pool => sqlx::query_scalar(
-        "SELECT COUNT(*) FROM jobs WHERE status <> 'done' AND queue = $1")
-        .bind(queue)
-        .fetch_one(pool)
-        .await)?)
-}
-
 async fn done_jobs(db: &Db, queue: &str) -> anyhow::Result<i64> {
     Ok(on_read!(db, pool => sqlx::query_scalar(
         "SELECT COUNT(*) FROM jobs WHERE status = 'done' AND queue = $1")
@@ -169,25 +178,85 @@ async fn done_jobs(db: &Db, queue: &str) -> anyhow::Result<i64> {
         .await)?)
 }
 
-/// Waits until every job of `queue` is done (after the producers have finished), then checks
-/// that `jobs` are.
-async fn wait_all_done(db: &Db, queue: &str, jobs: usize) -> anyhow::Result<()> {
-    while open_jobs(db, queue).await? > 0 {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    let done = done_jobs(db, queue).await?;
-    anyhow::ensure!(done as usize == jobs, "{done} of {jobs} jobs done");
-    Ok(())
+/// The sum of the pool's `completed` counters (jobs recorded done in the database).
+fn completed_total(metrics: &Metrics) -> u64 {
+    metrics
+        .render()
+        .lines()
+        .filter(|l| l.starts_with("ballpark_queue_jobs_completed_total"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum()
 }
 
-/// Enqueues `jobs` no-op jobs into `queue` from `producers` tasks, one job per transaction, or
-/// `batch` per transaction through `enqueue_many`; `after` runs after each commit.
+/// Waits until the pool has recorded `jobs` jobs done and returns the time since `start`
+/// then; afterwards checks in the database that `jobs` are. The wait reads the pool's own
+/// counter, in process: polling `COUNT(*)` of the open jobs every few milliseconds (as this
+/// benchmark did before) costs the database, on the same two cores, a good part of what the
+/// queue being measured gets.
+async fn wait_all_done(
+    db: &Db,
+    metrics: &Metrics,
+    queue: &str,
+    jobs: usize,
+    start: Instant,
+) -> anyhow::Result<Duration> {
+    while completed_total(metrics) < jobs as u64 {
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    let elapsed = start.elapsed();
+    let done = done_jobs(db, queue).await?;
+    anyhow::ensure!(done as usize == jobs, "{done} of {jobs} jobs done");
+    Ok(elapsed)
+}
+
+/// How the producers enqueue.
+#[derive(Debug, Clone, Copy)]
+enum Mode {
+    /// One job per transaction of the producer's own (`enqueue_sqlite` / `enqueue_postgres`
+    /// in `begin` … `commit`): a job enqueued with the business write that causes it.
+    OwnTransaction,
+    /// `queue::enqueue`, one job per call: concurrent calls share a commit.
+    Enqueue,
+    /// `queue::enqueue_many`, this many jobs per call (one transaction).
+    Many(usize),
+}
+
+impl Mode {
+    fn label(self) -> String {
+        match self {
+            Mode::OwnTransaction => "1 job per transaction (enqueue inside a caller's tx)".into(),
+            Mode::Enqueue => {
+                "queue::enqueue, 1 job per call (concurrent calls share commits)".into()
+            }
+            Mode::Many(n) => format!("queue::enqueue_many, {n} jobs per call"),
+        }
+    }
+}
+
+/// One job in a transaction of its own, as an enqueue next to a business write would be.
+async fn enqueue_in_transaction(db: &Db, job: &NewJob) -> Result<(), sqlx::Error> {
+    match db {
+        Db::Sqlite { write, .. } => {
+            let mut tx = write.begin().await?;
+            queue::enqueue_sqlite(&mut tx, job).await?;
+            tx.commit().await
+        }
+        Db::Postgres { pool, .. } => {
+            let mut tx = pool.begin().await?;
+            queue::enqueue_postgres(&mut tx, job).await?;
+            tx.commit().await
+        }
+    }
+}
+
+/// Enqueues `jobs` no-op jobs into `queue` from `producers` tasks as `mode` says; `after`
+/// runs after each commit.
 async fn produce(
     db: &Db,
     queue_name: &str,
     jobs: usize,
     producers: usize,
-    batch: Option<usize>,
+    mode: Mode,
     after: impl Fn() + Clone + Send + Sync + 'static,
 ) -> anyhow::Result<()> {
     let mut tasks = Vec::new();
@@ -196,14 +265,20 @@ async fn produce(
         tasks.push(tokio::spawn(async move {
             let mine: Vec<usize> = (p..jobs).step_by(producers).collect();
             let job = |i: &usize| NewJob::new(&queue_name, "noop", serde_json::json!({ "n": i }));
-            match batch {
-                None => {
+            match mode {
+                Mode::OwnTransaction => {
+                    for i in &mine {
+                        enqueue_in_transaction(&db, &job(i)).await?;
+                        after();
+                    }
+                }
+                Mode::Enqueue => {
                     for i in &mine {
                         queue::enqueue(&db, job(i)).await?;
                         after();
                     }
                 }
-                Some(size) => {
+                Mode::Many(size) => {
                     for chunk in mine.chunks(size) {
                         let jobs: Vec<NewJob> = chunk.iter().map(job).collect();
                         queue::enqueue_many(&db, &jobs).await?;
@@ -225,18 +300,15 @@ async fn produce(
 async fn queue_run(
     db: &Db,
     settings: &Settings,
-    batch: Option<usize>,
+    mode: Mode,
+    concurrency: usize,
 ) -> anyhow::Result<(Duration, String)> {
-    let queue_name = if batch.is_some() {
-        "bench_many"
-    } else {
-        "bench"
-    };
+    let queue_name = "bench";
     let config = WorkerConfig {
         poll_interval: Duration::from_millis(5),
         ..WorkerConfig::default()
     }
-    .queue(queue_name, settings.concurrency);
+    .queue(queue_name, concurrency);
     let metrics = Metrics::new();
     let pool = WorkerPool::new(db.clone(), config)
         .register("noop", handler_fn(|_job| async { Ok(()) }))
@@ -250,12 +322,11 @@ async fn queue_run(
         queue_name,
         settings.jobs,
         settings.producers,
-        batch,
+        mode,
         move || wakeup.wake(),
     )
     .await?;
-    wait_all_done(db, queue_name, settings.jobs).await?;
-    let elapsed = start.elapsed();
+    let elapsed = wait_all_done(db, &metrics, queue_name, settings.jobs, start).await?;
     shutdown.cancel();
     worker.await?;
     Ok((elapsed, completed_counter(&metrics)))
@@ -384,12 +455,11 @@ async fn amqp_run(
         &queue_name,
         settings.amqp_jobs,
         settings.producers,
-        None,
+        Mode::OwnTransaction,
         || {},
     )
     .await?;
-    wait_all_done(db, &queue_name, settings.amqp_jobs).await?;
-    let elapsed = start.elapsed();
+    let elapsed = wait_all_done(db, &metrics, &queue_name, settings.amqp_jobs, start).await?;
     shutdown.cancel();
     relaying.await??;
     working.await??;
@@ -418,17 +488,20 @@ async fn main() -> anyhow::Result<()> {
         amqp_jobs: env_usize("AMQP_JOBS", amqp_jobs),
         producers: env_usize("PRODUCERS", 8),
         concurrency: env_usize("CONCURRENCY", 32),
+        high_concurrency: env_usize("HIGH_CONCURRENCY", 128),
         batch: env_usize("BATCH", 100),
     };
     let cases = std::env::var("BENCH_CASES").unwrap_or_else(|_| "sqlite,postgres,amqp".into());
     let wanted = |case: &str| cases.split(',').any(|c| c.trim() == case);
     println!(
         "queue benchmark: {} no-op jobs ({} through RabbitMQ), {} producer tasks, worker \
-         concurrency / prefetch {}, enqueue_many batches of {}; {} cores; {}",
+         concurrency / prefetch {} (and {} in the last database run), enqueue_many batches \
+         of {}; {} cores; {}",
         settings.jobs,
         settings.amqp_jobs,
         settings.producers,
         settings.concurrency,
+        settings.high_concurrency,
         settings.batch,
         std::thread::available_parallelism().map_or(1, |n| n.get()),
         chrono::Utc::now().format("%Y-%m-%d %H:%M UTC"),
@@ -446,13 +519,7 @@ async fn main() -> anyhow::Result<()> {
         }
         // Each run on a database of its own, so none inherits the rows of another.
         let db = fresh(backend).await?;
-        let base = baseline(&db.db, settings.jobs, settings.producers).await?;
-        db.cleanup().await?;
-        let db = fresh(backend).await?;
-        let (single, single_check) = queue_run(&db.db, &settings, None).await?;
-        db.cleanup().await?;
-        let db = fresh(backend).await?;
-        let (many, many_check) = queue_run(&db.db, &settings, Some(settings.batch)).await?;
+        let base = baseline(&db.db, settings.jobs, settings.producers, false).await?;
         db.cleanup().await?;
         let jobs = settings.jobs;
         row(
@@ -462,19 +529,33 @@ async fn main() -> anyhow::Result<()> {
             base,
             base,
         );
+        let db = fresh(backend).await?;
+        let ceiling = baseline(&db.db, settings.jobs, settings.producers, true).await?;
+        db.cleanup().await?;
         row(
             backend,
-            "queue: enqueue (1 job/tx) + claim + complete",
+            "ceiling: one single-row INSERT per commit, nothing else",
             jobs,
-            single,
+            ceiling,
             base,
         );
-        let label = format!(
-            "queue: enqueue_many ({} jobs/tx) + claim + complete",
-            settings.batch
-        );
-        row(backend, &label, jobs, many, base);
-        checks.push(format!("{backend}: {single_check}; {many_check}"));
+        let runs = [
+            (Mode::OwnTransaction, settings.concurrency),
+            (Mode::Enqueue, settings.concurrency),
+            (Mode::Many(settings.batch), settings.concurrency),
+            (Mode::Many(settings.batch), settings.high_concurrency),
+        ];
+        for (mode, concurrency) in runs {
+            let db = fresh(backend).await?;
+            let (took, check) = queue_run(&db.db, &settings, mode, concurrency).await?;
+            db.cleanup().await?;
+            let label = format!(
+                "queue: {} + claim + complete, concurrency {concurrency}",
+                mode.label()
+            );
+            row(backend, &label, jobs, took, base);
+            checks.push(format!("{backend}, {label}: {check}"));
+        }
     }
     if wanted("amqp") {
         let url = amqp_url();

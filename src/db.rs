@@ -52,7 +52,13 @@ pub enum Db {
         /// Batches hot writes into shared commits (see [`group_commit`]).
         group: GroupCommit,
     },
-    Postgres(PgPool),
+    Postgres {
+        pool: PgPool,
+        /// Shares one statement and commit among enqueues made on their own at the same
+        /// moment (see [`crate::queue::store::PgEnqueuer`]); the PostgreSQL counterpart of
+        /// the SQLite group commit, kept here because it belongs to the pool it writes with.
+        enqueuer: crate::queue::store::PgEnqueuer,
+    },
 }
 
 /// Runs `$body` with `$pool` bound to a pool that may serve reads.
@@ -61,7 +67,7 @@ macro_rules! on_read {
     ($db:expr, $pool:ident => $body:expr) => {
         match $db {
             $crate::db::Db::Sqlite { read: $pool, .. } => $body,
-            $crate::db::Db::Postgres($pool) => $body,
+            $crate::db::Db::Postgres { pool: $pool, .. } => $body,
         }
     };
 }
@@ -72,7 +78,7 @@ macro_rules! on_write {
     ($db:expr, $pool:ident => $body:expr) => {
         match $db {
             $crate::db::Db::Sqlite { write: $pool, .. } => $body,
-            $crate::db::Db::Postgres($pool) => $body,
+            $crate::db::Db::Postgres { pool: $pool, .. } => $body,
         }
     };
 }
@@ -90,7 +96,8 @@ impl Db {
                 .connect_with(options)
                 .await
                 .context("while connecting to PostgreSQL")?;
-            Ok(Db::Postgres(pool))
+            let enqueuer = crate::queue::store::PgEnqueuer::start(pool.clone());
+            Ok(Db::Postgres { pool, enqueuer })
         }
     }
 
@@ -131,7 +138,7 @@ impl Db {
     pub fn backend(&self) -> Backend {
         match self {
             Db::Sqlite { .. } => Backend::Sqlite,
-            Db::Postgres(_) => Backend::Postgres,
+            Db::Postgres { .. } => Backend::Postgres,
         }
     }
 
@@ -139,7 +146,7 @@ impl Db {
     pub async fn migrate(&self) -> anyhow::Result<()> {
         match self {
             Db::Sqlite { write, .. } => sqlx::migrate!("migrations/sqlite").run(write).await,
-            Db::Postgres(pool) => sqlx::migrate!("migrations/postgres").run(pool).await,
+            Db::Postgres { pool, .. } => sqlx::migrate!("migrations/postgres").run(pool).await,
         }
         .context("while applying database migrations")
     }
@@ -155,7 +162,7 @@ impl Db {
                 read.close().await;
                 write.close().await;
             }
-            Db::Postgres(pool) => pool.close().await,
+            Db::Postgres { pool, .. } => pool.close().await,
         }
     }
 }

@@ -71,7 +71,7 @@ pub async fn insert_with_job(
             queue::enqueue_sqlite(&mut tx, job).await?;
             tx.commit().await?;
         }
-        Db::Postgres(pool) => {
+        Db::Postgres { pool, .. } => {
             let mut tx = pool.begin().await?;
             insert!(tx);
             queue::enqueue_postgres(&mut tx, job).await?;
@@ -153,7 +153,7 @@ pub async fn mark_ready(db: &Db, id: &str, ready: &Ready, then: &NewJob) -> Resu
             tx.commit().await?;
             done
         }
-        Db::Postgres(pool) => {
+        Db::Postgres { pool, .. } => {
             let mut tx = pool.begin().await?;
             let done = update!(tx) == 1;
             if done {

@@ -474,7 +474,7 @@ pub async fn apply_event(
             }
             result
         }
-        Db::Postgres(pool) => {
+        Db::Postgres { pool, .. } => {
             let mut tx = pool.begin().await?;
             let result = async { apply_in!(tx, " FOR UPDATE") }.await;
             if result.is_ok() {

@@ -55,7 +55,20 @@ async fn a_scrape_counts_a_completed_image_job_and_a_dead_one_and_shows_the_dept
             &format!("ballpark_queue_jobs_completed_total{{{IMAGE}}}"),
         );
         let dead = sample(&text, &format!("ballpark_queue_jobs_dead_total{{{IMAGE}}}"));
-        if completed == Some(1.0) && dead == Some(1.0) {
+        // A scrape reads the depth from the database before it renders the counters, so the
+        // counters can already count a job whose new status that scrape's depth missed: wait
+        // for the depth too (the WebP job of the upload done, the dead job dead).
+        let depth = |status: &str| {
+            sample(
+                &text,
+                &format!(r#"ballpark_queue_jobs{{queue="images",status="{status}"}}"#),
+            )
+        };
+        if completed == Some(1.0)
+            && dead == Some(1.0)
+            && depth("dead") == Some(1.0)
+            && depth("queued") == Some(0.0)
+        {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;

@@ -82,6 +82,7 @@ on_both_backends!(
     a_pools_metrics_count_completed_failed_retried_and_dead_runs,
     an_expired_lease_is_counted_when_the_pool_gives_it_up,
     enqueue_many_creates_every_job_in_one_transaction_and_respects_dedup_keys,
+    concurrent_enqueues_share_commits_and_each_caller_gets_its_own_job,
     completing_many_jobs_at_once_keeps_the_lease_check_of_each,
     the_report_shows_depth_finished_jobs_failed_runs_and_run_times,
 );
@@ -167,7 +168,7 @@ async fn write_team_and_enqueue(db: &Db, key: &str, commit: bool) {
                 tx.rollback().await.unwrap()
             }
         }
-        Db::Postgres(pool) => {
+        Db::Postgres { pool, .. } => {
             let mut tx = pool.begin().await.unwrap();
             sqlx::query(INSERT_TEAM)
                 .bind(key)
@@ -951,6 +952,53 @@ async fn enqueue_many_creates_every_job_in_one_transaction_and_respects_dedup_ke
     assert_eq!(twice.len(), 1);
     assert_eq!(twice[0].payload, json!({ "first": true }));
     assert_eq!(queue::enqueue_many(&db, &[]).await.unwrap(), 0);
+}
+
+async fn concurrent_enqueues_share_commits_and_each_caller_gets_its_own_job(db: Db) {
+    // Arrange: one pending job holds a dedup key.
+    let held = queue::enqueue(&db, NewJob::new("q", "k", json!({})).dedup_key("held"))
+        .await
+        .unwrap();
+    // Act: 300 callers enqueue at once (they share statements and commits), one of them with
+    // the held key, and one with a run_at in the future.
+    let later = ballpark::db::now() + chrono::Duration::hours(1);
+    let callers: Vec<_> = (0..300)
+        .map(|n| {
+            let db = db.clone();
+            tokio::spawn(async move {
+                let job = match n {
+                    7 => NewJob::new("q", "k", json!({ "n": n })).dedup_key("held"),
+                    8 => NewJob::new("q", "k", json!({ "n": n })).run_at(later),
+                    _ => NewJob::new("q", "k", json!({ "n": n })),
+                };
+                (n, queue::enqueue(&db, job).await.unwrap())
+            })
+        })
+        .collect();
+    let mut ids = Vec::new();
+    for caller in callers {
+        ids.push(caller.await.unwrap());
+    }
+    // Assert: each caller got the id of the job it enqueued (the held key: the pending job's).
+    for (n, id) in &ids {
+        let job = store::get(&db, *id).await.unwrap().expect("the job exists");
+        if *n == 7 {
+            assert_eq!(*id, held, "the pending job holding the key");
+            continue;
+        }
+        assert_eq!(job.payload, json!({ "n": n }), "job {id} of caller {n}");
+        assert_eq!(job.status, JobStatus::Queued);
+        if *n == 8 {
+            assert_eq!(job.run_at, later);
+        }
+    }
+    let distinct: std::collections::HashSet<i64> = ids.iter().map(|(_, id)| *id).collect();
+    assert_eq!(
+        distinct.len(),
+        300,
+        "one id per caller, the held key's included"
+    );
+    assert_eq!(count_jobs(&db).await, 300, "the held job and 299 new ones");
 }
 
 async fn completing_many_jobs_at_once_keeps_the_lease_check_of_each(db: Db) {

@@ -303,7 +303,7 @@ async fn enqueue_in_transaction(db: &Db, job: &NewJob, commit: bool) -> i64 {
             }
             id
         }
-        Db::Postgres(pool) => {
+        Db::Postgres { pool, .. } => {
             let mut tx = pool.begin().await.unwrap();
             let id = queue::enqueue_postgres(&mut tx, job).await.unwrap();
             if commit {

@@ -223,7 +223,7 @@ async fn fetch_articles(db: &Db, sql: &str, args: Vec<Arg>) -> Result<Vec<Articl
                 .await?;
             parse_articles(&json)
         }
-        Db::Postgres(pool) => {
+        Db::Postgres { pool, .. } => {
             let rows = bind_args!(sqlx::query(sql), args).fetch_all(pool).await?;
             rows.iter().map(article_from_pg_row).collect()
         }
@@ -423,7 +423,7 @@ pub async fn list(db: &Db, filter: &ArticleFilter, viewer_id: i64) -> Result<Pag
                     .await?;
             (parse_articles(&json)?, total)
         }
-        Db::Postgres(pool) => {
+        Db::Postgres { pool, .. } => {
             // Two statements on two connections, in parallel.
             let mut statement = Statement::default();
             let page_sql = page(&mut statement);
@@ -573,12 +573,12 @@ pub async fn insert(db: &Db, article: NewArticle) -> Result<Option<i64>> {
                 .await
                 .map_err(|_| anyhow::anyhow!("the group-commit task ended"))?
         }
-        Db::Postgres(pool) if article.images.is_empty() => {
+        Db::Postgres { pool, .. } if article.images.is_empty() => {
             Ok(bind_new_article!(article, &tag_json)
                 .fetch_optional(pool)
                 .await?)
         }
-        Db::Postgres(pool) => {
+        Db::Postgres { pool, .. } => {
             let mut tx = pool.begin().await?;
             let id = bind_new_article!(article, &tag_json)
                 .fetch_optional(&mut *tx)

@@ -160,7 +160,7 @@ impl Relay {
             }};
         }
         match &self.db {
-            Db::Postgres(pool) => {
+            Db::Postgres { pool, .. } => {
                 // Held across the confirms: the row locks keep other relays off this batch.
                 let mut tx = pool.begin().await?;
                 let sql = select("FOR UPDATE SKIP LOCKED");

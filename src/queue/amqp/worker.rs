@@ -116,7 +116,7 @@ impl<H: TxJobHandler> JobHandler for InTransaction<H> {
                 self.handler.handle_in(job, Tx::Sqlite(&mut tx)).await?;
                 tx.commit().await.map_err(failed)
             }
-            Db::Postgres(pool) => {
+            Db::Postgres { pool, .. } => {
                 let mut tx = pool.begin().await.map_err(failed)?;
                 self.handler.handle_in(job, Tx::Postgres(&mut tx)).await?;
                 tx.commit().await.map_err(failed)
@@ -651,7 +651,7 @@ async fn run_in_transaction(
     }
     match &db {
         Db::Sqlite { write, .. } => in_transaction!(write, Sqlite),
-        Db::Postgres(pool) => in_transaction!(pool, Postgres),
+        Db::Postgres { pool, .. } => in_transaction!(pool, Postgres),
     }
 }
 

@@ -3,7 +3,9 @@
 //!
 //! Per queue, one claim loop takes as many jobs as the queue has free slots (a semaphore of
 //! `concurrency` permits), so a saturated queue waits for a slot instead of polling, and an
-//! idle one sleeps `poll_interval` (or until woken through [`WorkerPool::wakeup`]). The loop
+//! idle one sleeps `poll_interval` (or until woken through [`WorkerPool::wakeup`]). A claim
+//! that drained the queue (fewer jobs than free slots) is followed by a `claim_window` pause
+//! (2 ms) so that jobs trickling in are claimed several per statement rather than one each. The loop
 //! gives up expired leases (of crashed workers) every `reap_interval`, not before every claim.
 //! Each job's handler runs in its own task: a panic ends that task, not the worker, and counts
 //! as a failed attempt. One heartbeat task renews the leases of every job in flight.
@@ -33,6 +35,9 @@ use super::metrics::{JobInstruments, QueueMetrics};
 use super::{now, store, Backoff, Job, JobError, JobHandler, JobStatus};
 use crate::db::Db;
 
+/// The default [`WorkerConfig::claim_window`].
+const CLAIM_WINDOW_MS: u64 = 2;
+
 /// Most completions the completer writes in one statement.
 const MAX_COMPLETIONS: usize = 512;
 
@@ -55,6 +60,10 @@ pub struct WorkerConfig {
     pub heartbeat_interval: Duration,
     /// Sleep between claims when a queue is empty.
     pub poll_interval: Duration,
+    /// Pause after a claim that emptied the queue but found jobs, before claiming again:
+    /// under a steady trickle of jobs, claims then take several jobs each instead of one or
+    /// two. The most a job waits for it; zero turns it off.
+    pub claim_window: Duration,
     /// How often a claim loop gives up expired leases in its queue (so a crashed worker's
     /// jobs run again at most this long after their lease ends).
     pub reap_interval: Duration,
@@ -71,6 +80,7 @@ impl Default for WorkerConfig {
             lease: Duration::from_secs(30),
             heartbeat_interval: Duration::from_secs(10),
             poll_interval: Duration::from_millis(500),
+            claim_window: Duration::from_millis(CLAIM_WINDOW_MS),
             reap_interval: Duration::from_secs(1),
             shutdown_grace: Duration::from_secs(10),
             backoff: Backoff::default(),
@@ -431,6 +441,7 @@ async fn claim_loop(
             }
         };
         let idle = claimed.is_empty();
+        let drained = claimed.len() < wanted;
         for job in claimed {
             let permit = permits.pop().expect("claimed at most one job per permit");
             jobs.spawn(run_job(shared.clone(), job, completions.clone(), permit));
@@ -440,6 +451,13 @@ async fn claim_loop(
             tokio::select! {
                 _ = tokio::time::sleep(config.poll_interval) => {}
                 _ = woken => {}
+                _ = shutdown.cancelled() => break,
+            }
+        } else if drained && !config.claim_window.is_zero() {
+            // The queue had fewer due jobs than free slots: claiming again at once would
+            // take the one or two enqueued meanwhile, a statement each. Let them gather.
+            tokio::select! {
+                _ = tokio::time::sleep(config.claim_window) => {}
                 _ = shutdown.cancelled() => break,
             }
         }

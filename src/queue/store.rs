@@ -243,6 +243,38 @@ async fn run_pg_enqueuer(
     }
 }
 
+/// New jobs as one array per column, for PostgreSQL's `unnest`.
+struct JobColumns<'a> {
+    queues: Vec<&'a str>,
+    kinds: Vec<&'a str>,
+    payloads: Vec<String>,
+    max_attempts: Vec<i32>,
+    run_at: Vec<Option<DateTime<Utc>>>,
+    dedup_keys: Vec<Option<&'a str>>,
+}
+
+impl<'a> JobColumns<'a> {
+    fn of(jobs: impl IntoIterator<Item = &'a NewJob>) -> Self {
+        let mut columns = JobColumns {
+            queues: Vec::new(),
+            kinds: Vec::new(),
+            payloads: Vec::new(),
+            max_attempts: Vec::new(),
+            run_at: Vec::new(),
+            dedup_keys: Vec::new(),
+        };
+        for job in jobs {
+            columns.queues.push(&job.queue);
+            columns.kinds.push(&job.kind);
+            columns.payloads.push(job.payload.to_string());
+            columns.max_attempts.push(job.max_attempts.max(1));
+            columns.run_at.push(job.run_at.map(super::to_millis));
+            columns.dedup_keys.push(job.dedup_key.as_deref());
+        }
+        columns
+    }
+}
+
 /// Inserts `jobs` (none with a dedup key) with one statement; returns their ids in order. The
 /// ids are drawn from the table's identity sequence first, with each job's position, so the
 /// answer does not depend on the order in which `RETURNING` would list the rows.
@@ -250,14 +282,7 @@ async fn insert_batch_postgres(
     pool: &sqlx::PgPool,
     jobs: &[&NewJob],
 ) -> Result<Vec<i64>, sqlx::Error> {
-    let queues: Vec<&str> = jobs.iter().map(|job| job.queue.as_str()).collect();
-    let kinds: Vec<&str> = jobs.iter().map(|job| job.kind.as_str()).collect();
-    let payloads: Vec<String> = jobs.iter().map(|job| job.payload.to_string()).collect();
-    let max_attempts: Vec<i32> = jobs.iter().map(|job| job.max_attempts.max(1)).collect();
-    let run_at: Vec<Option<DateTime<Utc>>> = jobs
-        .iter()
-        .map(|job| job.run_at.map(super::to_millis))
-        .collect();
+    let columns = JobColumns::of(jobs.iter().copied());
     sqlx::query_scalar(
         "WITH job AS ( \
            SELECT nextval(pg_get_serial_sequence('jobs', 'id')) AS id, \
@@ -274,11 +299,11 @@ async fn insert_batch_postgres(
          SELECT id FROM job ORDER BY position",
     )
     .bind(now())
-    .bind(queues)
-    .bind(kinds)
-    .bind(payloads)
-    .bind(max_attempts)
-    .bind(run_at)
+    .bind(columns.queues)
+    .bind(columns.kinds)
+    .bind(columns.payloads)
+    .bind(columns.max_attempts)
+    .bind(columns.run_at)
     .fetch_all(pool)
     .await
 }
@@ -379,15 +404,7 @@ pub async fn enqueue_many_postgres(
     if jobs.is_empty() {
         return Ok(0);
     }
-    let queues: Vec<&str> = jobs.iter().map(|job| job.queue.as_str()).collect();
-    let kinds: Vec<&str> = jobs.iter().map(|job| job.kind.as_str()).collect();
-    let payloads: Vec<String> = jobs.iter().map(|job| job.payload.to_string()).collect();
-    let max_attempts: Vec<i32> = jobs.iter().map(|job| job.max_attempts.max(1)).collect();
-    let run_at: Vec<Option<DateTime<Utc>>> = jobs
-        .iter()
-        .map(|job| job.run_at.map(super::to_millis))
-        .collect();
-    let dedup_keys: Vec<Option<&str>> = jobs.iter().map(|job| job.dedup_key.as_deref()).collect();
+    let columns = JobColumns::of(jobs);
     let created = sqlx::query(
         "INSERT INTO jobs \
            (queue, kind, payload, max_attempts, run_at, dedup_key, created_at, updated_at) \
@@ -400,12 +417,12 @@ pub async fn enqueue_many_postgres(
            WHERE dedup_key IS NOT NULL AND status IN ('queued', 'running') DO NOTHING",
     )
     .bind(now())
-    .bind(queues)
-    .bind(kinds)
-    .bind(payloads)
-    .bind(max_attempts)
-    .bind(run_at)
-    .bind(dedup_keys)
+    .bind(columns.queues)
+    .bind(columns.kinds)
+    .bind(columns.payloads)
+    .bind(columns.max_attempts)
+    .bind(columns.run_at)
+    .bind(columns.dedup_keys)
     .execute(conn)
     .await?;
     Ok(created.rows_affected())

@@ -8,15 +8,20 @@
 //! - **ceiling**: the same tasks writing only the `INSERT`, one row per commit: how many
 //!   commits per second the database makes on this machine, which bounds any queue that
 //!   commits each job on its own.
-//! - **queue**, four runs, each with `PRODUCERS` tasks enqueueing while a `WorkerPool` (woken
+//! - **queue**, five runs, each with producer tasks enqueueing while a `WorkerPool` (woken
 //!   on enqueue) claims and completes; the clock stops when the pool has recorded the last job
 //!   done (read from its own counter, not by polling the database):
 //!   - **1 job per transaction**: each job in a transaction of its own (`enqueue_sqlite` /
 //!     `enqueue_postgres` between `begin` and `commit`), as a job enqueued with the business
-//!     write that causes it; concurrency `CONCURRENCY`;
+//!     write that causes it; `PRODUCERS` tasks, concurrency `CONCURRENCY`;
 //!   - **`queue::enqueue`**: one job per call, for work not tied to another write; concurrent
-//!     calls share a commit (SQLite's group commit, PostgreSQL's `PgEnqueuer`);
+//!     calls share a commit (SQLite's group commit, PostgreSQL's `PgEnqueuer`); `PRODUCERS`
+//!     tasks, concurrency `CONCURRENCY`;
+//!   - the same with `HIGH_CONCURRENCY` producer tasks and concurrency, as a busy server has
+//!     many requests enqueueing at once: each task waits for its own commit, so only many
+//!     tasks give the commits many jobs to share;
 //!   - **`queue::enqueue_many`**: `BATCH` jobs per call, as a bulk producer would enqueue;
+//!     `PRODUCERS` tasks, concurrency `CONCURRENCY`;
 //!   - the same with concurrency `HIGH_CONCURRENCY`, where claims can take more jobs at once.
 //!
 //! RabbitMQ (when the broker answers at `BALLPARK_TEST_AMQP_URL`, default the local one):
@@ -301,6 +306,7 @@ async fn queue_run(
     db: &Db,
     settings: &Settings,
     mode: Mode,
+    producers: usize,
     concurrency: usize,
 ) -> anyhow::Result<(Duration, String)> {
     let queue_name = "bench";
@@ -317,14 +323,9 @@ async fn queue_run(
     let shutdown = CancellationToken::new();
     let start = Instant::now();
     let worker = tokio::spawn(pool.run(shutdown.clone()));
-    produce(
-        db,
-        queue_name,
-        settings.jobs,
-        settings.producers,
-        mode,
-        move || wakeup.wake(),
-    )
+    produce(db, queue_name, settings.jobs, producers, mode, move || {
+        wakeup.wake()
+    })
     .await?;
     let elapsed = wait_all_done(db, &metrics, queue_name, settings.jobs, start).await?;
     shutdown.cancel();
@@ -495,7 +496,7 @@ async fn main() -> anyhow::Result<()> {
     let wanted = |case: &str| cases.split(',').any(|c| c.trim() == case);
     println!(
         "queue benchmark: {} no-op jobs ({} through RabbitMQ), {} producer tasks, worker \
-         concurrency / prefetch {} (and {} in the last database run), enqueue_many batches \
+         concurrency / prefetch {} (and {} where a run says so), enqueue_many batches \
          of {}; {} cores; {}",
         settings.jobs,
         settings.amqp_jobs,
@@ -539,18 +540,20 @@ async fn main() -> anyhow::Result<()> {
             ceiling,
             base,
         );
+        let (few, many) = (settings.producers, settings.high_concurrency);
         let runs = [
-            (Mode::OwnTransaction, settings.concurrency),
-            (Mode::Enqueue, settings.concurrency),
-            (Mode::Many(settings.batch), settings.concurrency),
-            (Mode::Many(settings.batch), settings.high_concurrency),
+            (Mode::OwnTransaction, few, settings.concurrency),
+            (Mode::Enqueue, few, settings.concurrency),
+            (Mode::Enqueue, many, settings.high_concurrency),
+            (Mode::Many(settings.batch), few, settings.concurrency),
+            (Mode::Many(settings.batch), few, settings.high_concurrency),
         ];
-        for (mode, concurrency) in runs {
+        for (mode, producers, concurrency) in runs {
             let db = fresh(backend).await?;
-            let (took, check) = queue_run(&db.db, &settings, mode, concurrency).await?;
+            let (took, check) = queue_run(&db.db, &settings, mode, producers, concurrency).await?;
             db.cleanup().await?;
             let label = format!(
-                "queue: {} + claim + complete, concurrency {concurrency}",
+                "queue: {}, {producers} producers + claim + complete, concurrency {concurrency}",
                 mode.label()
             );
             row(backend, &label, jobs, took, base);

@@ -51,6 +51,8 @@ pub struct AppState {
     /// workers run elsewhere or on RabbitMQ).
     pub queue_wakeup: Option<Wakeup>,
     pub orders: Orders,
+    /// The chat's rooms in this process, socket slots and posting limits.
+    pub chat: crate::chat::ChatHub,
     /// This application's metrics, rendered by `GET /metrics`.
     pub metrics: Metrics,
     pub queue_metrics: QueueMetrics,
@@ -107,6 +109,8 @@ impl Application {
         let metrics = Metrics::new();
         let state = AppState {
             orders,
+            // Sockets close when the shutdown starts, so they do not hold up the drain.
+            chat: crate::chat::ChatHub::new(shutdown.clone()),
             storage,
             queue_wakeup: None,
             queue_metrics: QueueMetrics::new(&metrics),
@@ -205,6 +209,11 @@ impl Application {
 
 fn spawn_background_tasks(state: &AppState, shutdown: &CancellationToken, tasks: &TaskTracker) {
     tasks.spawn(state.metrics.clone().run_upkeep(shutdown.clone()));
+    tasks.spawn(crate::chat::hub::run(
+        state.chat.clone(),
+        state.db.clone(),
+        shutdown.clone(),
+    ));
 
     let views = state.views.clone();
     let db = state.db.clone();
@@ -266,6 +275,9 @@ fn router(state: AppState) -> Router {
         .merge(
             crate::catalog::router()
                 .layer(RequestBodyLimitLayer::new(state.config.body_limit_bytes)),
+        )
+        .merge(
+            crate::chat::router().layer(RequestBodyLimitLayer::new(state.config.body_limit_bytes)),
         )
         .merge(
             crate::media::uploads::router(state.config.upload_limit_bytes)

@@ -120,7 +120,7 @@ impl Tokens {
             .map_err(AppError::from)
     }
 
-    fn verify(&self, token: &str) -> Result<i64> {
+    pub(crate) fn verify(&self, token: &str) -> Result<i64> {
         decode::<Claims>(token, &self.decoding, &self.validation)
             .map(|data| data.claims.sub)
             .map_err(|_| AppError::Unauthorized)

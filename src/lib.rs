@@ -11,6 +11,7 @@
 //! | [`error`]     | the one error type every handler returns, and how it becomes a response |
 //! | [`auth`]      | password hashing, JWTs, the `AuthUser` extractors and the login rate limiter |
 //! | [`community`] | the RealWorld ("Conduit") API plus the fan-community extras |
+//! | [`chat`]      | live chat, one room per team, over WebSockets; history in the database, fan-out across processes by PostgreSQL LISTEN/NOTIFY |
 //! | [`catalog`]   | the stadium catalogue: stadiums, stores, menus (prices in won, stock), reviews with hashtags |
 //! | [`demo`]      | reference data (KBO teams, stadiums) on every start; demo data (fans, articles, stores with made-up prices, reviews) |
 //! | [`ops`]       | health and readiness probes, the OpenAPI document and its docs UI |
@@ -29,6 +30,7 @@ pub mod admin;
 pub mod app;
 pub mod auth;
 pub mod catalog;
+pub mod chat;
 pub mod community;
 pub mod config;
 pub mod db;

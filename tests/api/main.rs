@@ -12,6 +12,7 @@ mod admin;
 mod article_images;
 mod articles;
 mod catalog;
+mod chat;
 mod comments;
 mod crash;
 mod extras;

@@ -1,0 +1,130 @@
+//! The chat's HTTP side: the WebSocket upgrade, and a room's history and posting without a
+//! socket. Handlers only parse and shape; posting is [`super::post`], the socket
+//! [`super::socket`].
+
+use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::routing::get;
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::domain::{ChatMessage, MessageBody, BACKLOG, MAX_FRAME_BYTES};
+use super::{require_team, socket, store, PostError};
+use crate::app::AppState;
+use crate::auth::{AuthUser, MaybeAuthUser};
+use crate::community::domain::{Problems, MAX_PAGE};
+use crate::error::{AppError, Result};
+use crate::http::{ApiJson, ApiQuery};
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_messages, post_message))
+        .route("/api/teams/{team}/chat", get(open_socket))
+}
+
+/// `GET /api/teams/{team}/chat`: upgrades to the room's WebSocket (see [`super::socket`]).
+/// 404 for an unknown team, 429 when this process has [`super::hub::MAX_SOCKETS`] open, 401
+/// for an `Authorization` header with a bad token (no header: a reader, who may sign in with
+/// an `auth` frame).
+async fn open_socket(
+    State(state): State<AppState>,
+    viewer: MaybeAuthUser,
+    Path(team): Path<String>,
+    upgrade: WebSocketUpgrade,
+) -> Result<Response> {
+    require_team(&state, &team).await?;
+    let user = match viewer.0 {
+        Some(auth) => Some(
+            socket::Viewer::load(&state, auth.id)
+                .await?
+                .ok_or(AppError::Unauthorized)?,
+        ),
+        None => None,
+    };
+    let slot = state.chat.open_socket().ok_or(AppError::TooManyRequests)?;
+    Ok(upgrade
+        .max_message_size(MAX_FRAME_BYTES)
+        .max_frame_size(MAX_FRAME_BYTES)
+        .on_upgrade(move |ws| socket::serve(ws, state, team, user, slot)))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct HistoryPage {
+    /// Only messages older than this message id (to page back).
+    before: Option<i64>,
+    /// At most this many messages, 1-100 (default 50).
+    limit: Option<i64>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ChatMessageList {
+    /// Newest first.
+    pub messages: Vec<ChatMessage>,
+}
+
+/// A team room's messages, newest first.
+#[utoipa::path(get, path = "/api/teams/{team}/chat/messages", tag = "chat",
+    params(("team" = String, Path), HistoryPage),
+    responses((status = 200, body = ChatMessageList), (status = 404), (status = 422)))]
+async fn list_messages(
+    State(state): State<AppState>,
+    Path(team): Path<String>,
+    ApiQuery(page): ApiQuery<HistoryPage>,
+) -> Result<Json<ChatMessageList>> {
+    let limit = page.limit.unwrap_or(BACKLOG);
+    let mut problems = Problems::default();
+    if !(1..=MAX_PAGE).contains(&limit) {
+        problems.add("limit", format!("must be between 1 and {MAX_PAGE}"));
+    }
+    if page.before.is_some_and(|id| id < 1) {
+        problems.add("before", "must be a message id");
+    }
+    problems.finish()?;
+    require_team(&state, &team).await?;
+    let rows = store::page(&state.db, &team, page.before, limit).await?;
+    Ok(Json(ChatMessageList {
+        messages: rows.into_iter().map(ChatMessage::from).collect(),
+    }))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct NewMessageBody {
+    message: NewMessage,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct NewMessage {
+    body: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ChatMessageBody {
+    pub message: ChatMessage,
+}
+
+/// Post to a team room without a socket; the room's sockets get it as if it came from one.
+#[utoipa::path(post, path = "/api/teams/{team}/chat/messages", tag = "chat",
+    params(("team" = String, Path)), request_body = NewMessageBody,
+    responses((status = 201, body = ChatMessageBody), (status = 401), (status = 404),
+        (status = 422), (status = 429)),
+    security(("token" = [])))]
+async fn post_message(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    Path(team): Path<String>,
+    ApiJson(input): ApiJson<NewMessageBody>,
+) -> Result<(StatusCode, Json<ChatMessageBody>)> {
+    let body = MessageBody::parse(input.message.body.as_deref())
+        .map_err(|msg| AppError::invalid("body", msg))?;
+    require_team(&state, &team).await?;
+    match super::post(&state, &team, auth.id, &body).await {
+        Ok(message) => Ok((StatusCode::CREATED, Json(ChatMessageBody { message }))),
+        Err(PostError::RateLimited(_)) => Err(AppError::TooManyRequests),
+        Err(PostError::Failed(err)) => Err(err),
+    }
+}

@@ -1,0 +1,299 @@
+//! One chat socket: sends the room's recent messages, then new ones as they come, and posts
+//! what its user sends, until the client goes, stops answering pings, or the server shuts
+//! down (close code 1001).
+//!
+//! The socket subscribes to its room before it reads the recent messages, so a message stored
+//! in between is not lost; it may arrive twice (in the backlog and live), and so may one
+//! re-published by a catch-up ([`super::hub`]): each socket remembers the ids it has sent
+//! lately and skips them.
+
+use std::collections::{HashSet, VecDeque};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::ws::{CloseFrame, Message, WebSocket};
+use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::OwnedSemaphorePermit;
+use tokio::time::Instant;
+
+use super::domain::{ChatMessage, ClientFrame, MessageBody, ServerFrame, BACKLOG};
+use super::{store, PostError};
+use crate::app::AppState;
+use crate::error::{AppError, Result};
+
+/// How often the server pings; a client silent for [`SILENCE_LIMIT`] is gone.
+const PING_EVERY: Duration = Duration::from_secs(25);
+const SILENCE_LIMIT: Duration = Duration::from_secs(60);
+/// Ids a socket remembers having sent, to skip repeats.
+const REMEMBERED: usize = 512;
+
+/// Who a socket posts as.
+#[derive(Debug, Clone)]
+pub struct Viewer {
+    pub id: i64,
+    pub username: String,
+}
+
+impl Viewer {
+    /// The account behind a verified token; `None` if it was deleted since.
+    pub async fn load(state: &AppState, id: i64) -> Result<Option<Viewer>> {
+        Ok(crate::community::store::users::find_by_id(&state.db, id)
+            .await?
+            .map(|user| Viewer {
+                id: user.id,
+                username: user.username,
+            }))
+    }
+}
+
+/// The ids a socket sent lately, oldest forgotten first.
+struct Sent {
+    order: VecDeque<i64>,
+    ids: HashSet<i64>,
+}
+
+impl Sent {
+    fn new() -> Self {
+        Sent {
+            order: VecDeque::with_capacity(REMEMBERED),
+            ids: HashSet::with_capacity(REMEMBERED),
+        }
+    }
+
+    /// `false` if `id` was sent already.
+    fn record(&mut self, id: i64) -> bool {
+        if !self.ids.insert(id) {
+            return false;
+        }
+        self.order.push_back(id);
+        if self.order.len() > REMEMBERED {
+            if let Some(old) = self.order.pop_front() {
+                self.ids.remove(&old);
+            }
+        }
+        true
+    }
+}
+
+/// Why the loop stopped sending.
+struct Gone;
+
+struct Session {
+    ws: WebSocket,
+    state: AppState,
+    team: String,
+    user: Option<Viewer>,
+    sent: Sent,
+}
+
+impl Session {
+    async fn send(&mut self, frame: &ServerFrame<'_>) -> Result<(), Gone> {
+        let text = serde_json::to_string(frame).map_err(|_| Gone)?;
+        self.ws
+            .send(Message::Text(text.into()))
+            .await
+            .map_err(|_| Gone)
+    }
+
+    async fn error(
+        &mut self,
+        code: &str,
+        message: &str,
+        retry: Option<Duration>,
+    ) -> Result<(), Gone> {
+        let retry_after_ms = retry.map(|wait| wait.as_millis().max(1) as u64);
+        self.send(&ServerFrame::Error {
+            code,
+            message,
+            retry_after_ms,
+        })
+        .await
+    }
+
+    /// The room's most recent messages, oldest first, minus those sent already.
+    async fn recent(&mut self) -> Result<Vec<ChatMessage>> {
+        let mut rows = store::page(&self.state.db, &self.team, None, BACKLOG).await?;
+        rows.reverse();
+        Ok(rows
+            .into_iter()
+            .filter(|row| self.sent.record(row.id))
+            .map(ChatMessage::from)
+            .collect())
+    }
+
+    async fn deliver(&mut self, message: &ChatMessage) -> Result<(), Gone> {
+        if self.sent.record(message.id) {
+            self.send(&ServerFrame::Message { message }).await?;
+        }
+        Ok(())
+    }
+
+    async fn on_text(&mut self, text: &str) -> Result<(), Gone> {
+        let frame = match serde_json::from_str::<ClientFrame>(text) {
+            Ok(frame) => frame,
+            Err(err) => {
+                let message = format!("not a chat frame: {err}");
+                return self.error("bad_frame", &message, None).await;
+            }
+        };
+        match frame {
+            ClientFrame::Auth { token } => {
+                let viewer = match self.state.tokens.verify(&token) {
+                    Ok(id) => Viewer::load(&self.state, id).await.ok().flatten(),
+                    Err(_) => None,
+                };
+                match viewer {
+                    Some(viewer) => {
+                        self.user = Some(viewer.clone());
+                        self.send(&ServerFrame::Authenticated {
+                            username: &viewer.username,
+                        })
+                        .await
+                    }
+                    None => {
+                        self.error("unauthorized", "the token is invalid or expired", None)
+                            .await
+                    }
+                }
+            }
+            ClientFrame::Send { body } => {
+                let Some(user) = self.user.clone() else {
+                    return self
+                        .error("unauthorized", "sign in (an auth frame) to post", None)
+                        .await;
+                };
+                let body = match MessageBody::parse(body.as_deref()) {
+                    Ok(body) => body,
+                    Err(problem) => {
+                        return self
+                            .error("invalid", &format!("body {problem}"), None)
+                            .await
+                    }
+                };
+                match super::post(&self.state, &self.team, user.id, &body).await {
+                    // The sender gets its message through the room, like everyone else.
+                    Ok(_) => Ok(()),
+                    Err(PostError::RateLimited(wait)) => {
+                        self.error(
+                            "rate_limited",
+                            "too many messages; wait a moment",
+                            Some(wait),
+                        )
+                        .await
+                    }
+                    Err(PostError::Failed(err)) => {
+                        if let AppError::Internal(cause) = &err {
+                            tracing::error!(error = format!("{cause:#}"), "chat: posting failed");
+                        }
+                        self.error("failed", "the message could not be posted", None)
+                            .await
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Runs one socket to its end; `_slot` holds its place among the process's sockets.
+pub async fn serve(
+    ws: WebSocket,
+    state: AppState,
+    team: String,
+    user: Option<Viewer>,
+    _slot: OwnedSemaphorePermit,
+) {
+    let shutdown = state.chat.shutdown().clone();
+    let mut room = state.chat.subscribe(&team);
+    let mut session = Session {
+        ws,
+        state,
+        team,
+        user,
+        sent: Sent::new(),
+    };
+    if run(&mut session, &mut room, &shutdown).await.is_ok() {
+        let _ = session
+            .ws
+            .send(Message::Close(Some(CloseFrame {
+                code: axum::extract::ws::close_code::AWAY,
+                reason: "the server is shutting down".into(),
+            })))
+            .await;
+    }
+}
+
+/// The socket loop; `Ok` means the server is shutting down, `Err` that the client is gone.
+async fn run(
+    session: &mut Session,
+    room: &mut tokio::sync::broadcast::Receiver<Arc<ChatMessage>>,
+    shutdown: &tokio_util::sync::CancellationToken,
+) -> Result<(), Gone> {
+    let backlog = match session.recent().await {
+        Ok(messages) => messages,
+        Err(err) => {
+            tracing::error!(error = %err, "chat: cannot read the room's recent messages");
+            Vec::new()
+        }
+    };
+    let team = session.team.clone();
+    let username = session.user.as_ref().map(|u| u.username.clone());
+    session
+        .send(&ServerFrame::Hello {
+            team: &team,
+            username: username.as_deref(),
+            messages: &backlog,
+        })
+        .await?;
+    let mut ping = tokio::time::interval_at(Instant::now() + PING_EVERY, PING_EVERY);
+    let mut heard = Instant::now();
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return Ok(()),
+            received = room.recv() => match received {
+                Ok(message) => session.deliver(&message).await?,
+                // This socket fell behind its room: what it missed is in the database.
+                Err(RecvError::Lagged(_)) => {
+                    let missed = session.recent().await.unwrap_or_default();
+                    for message in &missed {
+                        session.send(&ServerFrame::Message { message }).await?;
+                    }
+                }
+                Err(RecvError::Closed) => return Ok(()),
+            },
+            frame = session.ws.recv() => {
+                heard = Instant::now();
+                match frame {
+                    Some(Ok(Message::Text(text))) => session.on_text(text.as_str()).await?,
+                    Some(Ok(Message::Binary(_))) => {
+                        session.error("bad_frame", "frames are JSON text", None).await?
+                    }
+                    // Pings are answered by the WebSocket layer itself.
+                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+                    Some(Ok(Message::Close(_))) | None => return Err(Gone),
+                    Some(Err(err)) => {
+                        let (code, reason) = refusal(err);
+                        let close = CloseFrame { code, reason: reason.into() };
+                        let _ = session.ws.send(Message::Close(Some(close))).await;
+                        return Err(Gone);
+                    }
+                }
+            }
+            _ = ping.tick() => {
+                if heard.elapsed() > SILENCE_LIMIT {
+                    return Err(Gone);
+                }
+                session.ws.send(Message::Ping(Vec::new().into())).await.map_err(|_| Gone)?;
+            }
+        }
+    }
+}
+
+/// The close code and reason for a frame the WebSocket layer could not read: 1009 for one over
+/// the size limit, 1002 for anything else that breaks the protocol.
+fn refusal(err: axum::Error) -> (u16, &'static str) {
+    use axum::extract::ws::close_code;
+    match err.into_inner().downcast_ref::<tungstenite::Error>() {
+        Some(tungstenite::Error::Capacity(_)) => (close_code::SIZE, "the frame is over 16 KiB"),
+        _ => (close_code::PROTOCOL, "the frame could not be read"),
+    }
+}

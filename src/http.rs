@@ -37,15 +37,18 @@ pub async fn scope_request_id(request: Request, next: Next) -> Response {
 
 /// Middleware: gives error responses produced outside our handlers (axum's 405 for a wrong
 /// method, its plain-text 400 for an unparsable path segment, the timeout's 408) the same
-/// JSON error shape, with the request id, as every other error.
+/// JSON error shape, with the request id, as every other error. Our own error bodies, JSON
+/// from the API and HTML pages from the web UI, pass through.
 pub async fn json_errors(request: Request, next: Next) -> Response {
     let response = next.run(request).await;
     let status = response.status();
-    let is_json = response
+    let ours = response
         .headers()
         .get(axum::http::header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
-    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        .is_some_and(|v| {
+            v.as_bytes().starts_with(b"application/json") || v.as_bytes().starts_with(b"text/html")
+        });
+    if !(status.is_client_error() || status.is_server_error()) || ours {
         return response;
     }
     if status == StatusCode::PAYLOAD_TOO_LARGE {

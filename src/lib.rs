@@ -21,6 +21,7 @@
 //! | [`http`]      | small HTTP helpers shared by every module (JSON extractor, request ids) |
 //! | [`media`]     | image bytes: sniffing, decompression-bomb guard, decode at reduced size, EXIF orientation, metadata stripping, JPEG/WebP variants (two queued jobs), storage in a directory or an S3 bucket |
 //! | [`orders`]    | snack-bar orders; [`orders::vendor`] is the contract with the stands' own systems |
+//! | [`web`]       | the server-rendered web UI: articles, stadiums, stores and menus, team chat rooms (askama templates in `templates/`) |
 //! | [`vendor_sim`] | the bundled simulated vendor (`ballpark vendor`, or in-process when `vendor_url` is unset): slow, down or picky on demand, webhooks with retries |
 //!
 //! `main.rs` only parses the command line; tests build the application exactly as `main` does,
@@ -43,6 +44,7 @@ pub mod ops;
 pub mod orders;
 pub mod queue;
 pub mod vendor_sim;
+pub mod web;
 pub mod workers;
 
 pub use error::{AppError, Result};

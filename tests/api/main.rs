@@ -25,3 +25,4 @@ mod storage_s3;
 mod uploads;
 mod users;
 mod vendor_sim;
+mod web;

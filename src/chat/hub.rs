@@ -124,10 +124,9 @@ pub async fn run(hub: ChatHub, db: Db, stop: CancellationToken) {
 /// LISTENs on [`PG_CHANNEL`] and publishes each announced message, reconnecting (and catching
 /// up) when the connection is lost.
 async fn listen(hub: &ChatHub, db: &Db, pool: &sqlx::PgPool, stop: &CancellationToken) {
-    let mut newest = store::last_id(db).await.unwrap_or_else(|err| {
-        tracing::error!(error = %err, "chat: cannot read the newest message id");
-        0
-    });
+    // The newest message id this process has seen; `None` until it has a baseline, so that a
+    // first connection (or one after a failed read) never re-delivers old messages.
+    let mut newest: Option<i64> = None;
     loop {
         let mut listener = match connect(pool).await {
             Ok(listener) => listener,
@@ -149,7 +148,7 @@ async fn listen(hub: &ChatHub, db: &Db, pool: &sqlx::PgPool, stop: &Cancellation
                 Ok(Some(notification)) => match notification.payload().parse::<i64>() {
                     Ok(id) => match store::by_id(db, id).await {
                         Ok(Some(row)) => {
-                            newest = newest.max(id);
+                            newest = Some(newest.map_or(id, |seen| seen.max(id)));
                             hub.publish(row.into());
                         }
                         // Deleted with its author in between: nothing to show.
@@ -163,10 +162,12 @@ async fn listen(hub: &ChatHub, db: &Db, pool: &sqlx::PgPool, stop: &Cancellation
                         "chat: ignoring a notification that is not a message id"
                     ),
                 },
-                // The connection was lost; the next call reconnects and listens again.
+                // The connection was lost. Reconnect here rather than in the listener's next
+                // call: the outer loop LISTENs first and then catches up, so a message that
+                // commits in between is announced or re-read, never neither.
                 Ok(None) => {
-                    tracing::warn!("chat: the LISTEN connection was lost; catching up");
-                    catch_up(hub, db, &mut newest).await;
+                    tracing::warn!("chat: the LISTEN connection was lost; reconnecting");
+                    break;
                 }
                 Err(err) => {
                     tracing::warn!(error = %err, "chat: LISTEN failed; reconnecting");
@@ -184,13 +185,20 @@ async fn connect(pool: &sqlx::PgPool) -> Result<PgListener, sqlx::Error> {
 }
 
 /// Publishes the messages committed since (about) `newest` again; sockets skip those they
-/// have sent.
-async fn catch_up(hub: &ChatHub, db: &Db, newest: &mut i64) {
-    let after = newest.saturating_sub(CATCH_UP_WINDOW).max(0);
+/// have sent. Without a baseline yet, only takes the newest id as it is now.
+async fn catch_up(hub: &ChatHub, db: &Db, newest: &mut Option<i64>) {
+    let Some(seen) = *newest else {
+        match store::last_id(db).await {
+            Ok(id) => *newest = Some(id),
+            Err(err) => tracing::error!(error = %err, "chat: cannot read the newest message id"),
+        }
+        return;
+    };
+    let after = seen.saturating_sub(CATCH_UP_WINDOW).max(0);
     match store::after(db, after, CATCH_UP_LIMIT).await {
         Ok(rows) => {
             for row in rows {
-                *newest = (*newest).max(row.id);
+                *newest = Some(newest.map_or(row.id, |seen| seen.max(row.id)));
                 hub.publish(row.into());
             }
         }

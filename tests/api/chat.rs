@@ -296,3 +296,43 @@ async fn postgres_a_message_posted_on_one_server_reaches_sockets_on_another() {
     assert_eq!(frame["message"]["body"], "랜더스 화이팅", "{frame}");
     assert_eq!(frame["message"]["id"], body["message"]["id"]);
 }
+
+/// The LISTEN connection is cut (as a failover or a network blip would): the process
+/// reconnects and its sockets keep getting new messages.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_sockets_keep_getting_messages_after_the_listen_connection_is_cut() {
+    // Arrange
+    let app = crate::helpers::spawn_app(Backend::Postgres).await;
+    let token = app.register("heroes_fan").await;
+    let (mut socket, _) = connect(&app, "kiwoom", None).await;
+    let admin = ballpark::db::Db::connect(&app.database_url, 1)
+        .await
+        .unwrap();
+
+    // Act: end the backend that LISTENs, then post.
+    let cut = ballpark::on_read!(&admin, pool => sqlx::query_scalar::<_, i64>(
+        "SELECT COUNT(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE datname = current_database() AND query ILIKE 'LISTEN%') AS ended")
+        .fetch_one(pool)
+        .await)
+    .unwrap();
+    let mut seen = None;
+    for attempt in 0..20 {
+        let (status, body) = post(&app, "kiwoom", &token, &format!("still here {attempt}")).await;
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            break;
+        }
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        if let Ok(Some(Ok(Message::Text(text)))) =
+            tokio::time::timeout(Duration::from_secs(2), socket.next()).await
+        {
+            seen = Some(text.to_string());
+            break;
+        }
+    }
+
+    // Assert
+    assert_eq!(cut, 1, "one backend was listening");
+    let seen = seen.expect("a message reached the socket after the cut");
+    assert!(seen.contains("still here"), "{seen}");
+}

@@ -47,6 +47,7 @@ const ENV_KEYS: &[&str] = &[
     "upload_limit_bytes",
     "max_image_pixels",
     "image_workers",
+    "image_worker_nice",
     "broker",
     "images_queue",
     "job_lease_secs",
@@ -150,6 +151,9 @@ pub struct Config {
     /// Images decoded at once per process (each holds a decoded picture in memory). Defaults
     /// to half the cores (at least 1), so image work never takes every core from the API.
     pub image_workers: usize,
+    /// The niceness (0-19) of the image threads (Linux): how far image work yields the CPU to
+    /// requests when both want it. 0 gives it the same priority as the API.
+    pub image_worker_nice: i32,
     /// `amqp://user:password@host:port/vhost` to run jobs through RabbitMQ; unset runs them
     /// from the database.
     pub broker: Option<Secret>,
@@ -236,6 +240,7 @@ impl Default for Config {
             upload_limit_bytes: 20 * 1024 * 1024,
             max_image_pixels: 50_000_000,
             image_workers: default_image_workers(),
+            image_worker_nice: 5,
             broker: None,
             images_queue: "images".into(),
             job_lease_secs: 30,
@@ -406,6 +411,9 @@ impl Config {
         }
         if self.image_workers == 0 {
             return invalid("image_workers must be at least 1");
+        }
+        if !(0..=19).contains(&self.image_worker_nice) {
+            return invalid("image_worker_nice must be between 0 and 19");
         }
         if self.orders_queue.is_empty() || self.orders_queue == self.images_queue {
             return invalid("orders_queue must be set and differ from images_queue");

@@ -28,6 +28,7 @@
 
 pub mod jobs;
 pub mod optimize;
+pub mod pool;
 pub mod storage;
 pub mod store;
 pub mod uploads;

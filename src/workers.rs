@@ -8,7 +8,6 @@
 //! broker goes away; the broker must be reachable at start, so a wrong URL fails loudly.
 
 use std::future::Future;
-use std::sync::Arc;
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
@@ -17,6 +16,7 @@ use tokio_util::task::TaskTracker;
 use crate::config::Config;
 use crate::db::Db;
 use crate::media::jobs::{self, ImageJobs, MakeWebp, OptimizeImage};
+use crate::media::pool::ImagePool;
 use crate::media::storage::Storage;
 use crate::orders::jobs::OrderJobs;
 use crate::orders::{Orders, JOB_KINDS as ORDER_JOBS};
@@ -25,13 +25,13 @@ use crate::queue::amqp::worker::{AmqpWorker, AmqpWorkerConfig};
 use crate::queue::amqp::Broker;
 use crate::queue::{QueueMetrics, Wakeup, WorkerConfig, WorkerPool};
 
-/// What the image jobs share; `permits` is shared by both kinds, so `image_workers` caps the
+/// What the image jobs share; `pool` is shared by both kinds, so `image_workers` caps the
 /// pictures decoded at once in this process whichever job decodes them.
 fn image_jobs(
     db: &Db,
     storage: &Storage,
     config: &Config,
-    permits: &Arc<tokio::sync::Semaphore>,
+    pool: &ImagePool,
     wakeup: Option<Wakeup>,
 ) -> ImageJobs {
     ImageJobs {
@@ -42,7 +42,7 @@ fn image_jobs(
             ..crate::media::Limits::default()
         },
         queue: config.images_queue.clone(),
-        permits: permits.clone(),
+        pool: pool.clone(),
         wakeup,
     }
 }
@@ -95,8 +95,8 @@ pub async fn start(
             pool = pool.register(kind, OrderJobs(orders.clone()));
         }
         let wakeup = pool.wakeup();
-        let permits = Arc::new(tokio::sync::Semaphore::new(config.image_workers));
-        let images = image_jobs(db, storage, config, &permits, Some(wakeup.clone()));
+        let images_pool = ImagePool::new(config.image_workers, config.image_worker_nice)?;
+        let images = image_jobs(db, storage, config, &images_pool, Some(wakeup.clone()));
         let pool = pool
             .register(jobs::OPTIMIZE, OptimizeImage(images.clone()))
             .register(jobs::WEBP, MakeWebp(images));
@@ -149,8 +149,8 @@ pub async fn start(
             );
             async move {
                 let broker = Broker::connect(&url).await?;
-                let permits = Arc::new(tokio::sync::Semaphore::new(config.image_workers));
-                let images = image_jobs(&db, &storage, &config, &permits, None);
+                let images_pool = ImagePool::new(config.image_workers, config.image_worker_nice)?;
+                let images = image_jobs(&db, &storage, &config, &images_pool, None);
                 let mut worker = AmqpWorker::new(
                     db.clone(),
                     AmqpWorkerConfig {

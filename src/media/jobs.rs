@@ -27,10 +27,6 @@
 //! first out. It is enqueued only once its upload's JPEG variants exist, so a single upload's
 //! JPEGs never wait for WebP; under a backlog, WebP jobs take their turn in the line.
 
-use std::sync::Arc;
-
-use tokio::sync::Semaphore;
-
 use super::files::{key, DISPLAY_JPEG, DISPLAY_WEBP, ORIGINAL, THUMB_JPEG, THUMB_WEBP};
 use super::storage::Storage;
 use super::store::{self, Ready};
@@ -51,8 +47,9 @@ pub struct ImageJobs {
     pub limits: Limits,
     /// The queue the WebP job goes to (the `images_queue` setting).
     pub queue: String,
-    /// Caps images decoded at once: each holds a decoded picture in memory.
-    pub permits: Arc<Semaphore>,
+    /// Where decoding and encoding run: `image_workers` threads, so it also caps the images
+    /// decoded at once (each holds a decoded picture in memory). See [`super::pool`].
+    pub pool: super::pool::ImagePool,
     /// Wakes this process's database workers after the WebP job is enqueued, so it starts
     /// at once rather than at the next poll (none on RabbitMQ, where the relay publishes it).
     pub wakeup: Option<Wakeup>,
@@ -64,24 +61,12 @@ pub fn optimize_job(queue: &str, upload_id: &str) -> NewJob {
 }
 
 impl ImageJobs {
-    /// Runs `work` on the blocking pool once a permit is free, in the current span.
+    /// Runs `work` on the image threads, in the current span.
     async fn decode<T: Send + 'static>(
         &self,
         work: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, JobError> {
-        let permit = self
-            .permits
-            .clone()
-            .acquire_owned()
-            .await
-            .map_err(JobError::retry)?;
-        let span = tracing::Span::current();
-        tokio::task::spawn_blocking(move || {
-            let _permit = permit;
-            span.in_scope(work)
-        })
-        .await
-        .map_err(|e| JobError::retry(format!("the image task failed: {e}")))
+        self.pool.run(work).await.map_err(JobError::retry)
     }
 }
 

@@ -6,7 +6,8 @@
 //! as `$n, $n+1, …` placeholders, which both backends accept.
 
 use chrono::{DateTime, Utc};
-use sqlx::{PgConnection, SqliteConnection};
+use sqlx::postgres::PgArguments;
+use sqlx::{Arguments, PgConnection, SqliteConnection};
 
 use super::{now, Backoff, Job, JobError, JobStatus, NewJob};
 use crate::db::group_commit::BatchedWrite;
@@ -273,6 +274,22 @@ impl<'a> JobColumns<'a> {
         }
         columns
     }
+
+    /// The arguments of a PostgreSQL batch insert: `$1` the time now, then one array per
+    /// column (`$2` queues … `$6` run times) and, with `dedup_keys`, `$7` the dedup keys.
+    fn into_arguments(self, dedup_keys: bool) -> Result<PgArguments, sqlx::Error> {
+        let mut args = PgArguments::default();
+        args.add(now()).map_err(sqlx::Error::Encode)?;
+        args.add(self.queues).map_err(sqlx::Error::Encode)?;
+        args.add(self.kinds).map_err(sqlx::Error::Encode)?;
+        args.add(self.payloads).map_err(sqlx::Error::Encode)?;
+        args.add(self.max_attempts).map_err(sqlx::Error::Encode)?;
+        args.add(self.run_at).map_err(sqlx::Error::Encode)?;
+        if dedup_keys {
+            args.add(self.dedup_keys).map_err(sqlx::Error::Encode)?;
+        }
+        Ok(args)
+    }
 }
 
 /// Inserts `jobs` (none with a dedup key) with one statement; returns their ids in order. The
@@ -282,8 +299,8 @@ async fn insert_batch_postgres(
     pool: &sqlx::PgPool,
     jobs: &[&NewJob],
 ) -> Result<Vec<i64>, sqlx::Error> {
-    let columns = JobColumns::of(jobs.iter().copied());
-    sqlx::query_scalar(
+    let arguments = JobColumns::of(jobs.iter().copied()).into_arguments(false)?;
+    sqlx::query_scalar_with(
         "WITH job AS ( \
            SELECT nextval(pg_get_serial_sequence('jobs', 'id')) AS id, \
              queue, kind, payload, max_attempts, run_at, position \
@@ -297,13 +314,8 @@ async fn insert_batch_postgres(
            FROM job \
          ) \
          SELECT id FROM job ORDER BY position",
+        arguments,
     )
-    .bind(now())
-    .bind(columns.queues)
-    .bind(columns.kinds)
-    .bind(columns.payloads)
-    .bind(columns.max_attempts)
-    .bind(columns.run_at)
     .fetch_all(pool)
     .await
 }
@@ -404,8 +416,8 @@ pub async fn enqueue_many_postgres(
     if jobs.is_empty() {
         return Ok(0);
     }
-    let columns = JobColumns::of(jobs);
-    let created = sqlx::query(
+    let arguments = JobColumns::of(jobs).into_arguments(true)?;
+    let created = sqlx::query_with(
         "INSERT INTO jobs \
            (queue, kind, payload, max_attempts, run_at, dedup_key, created_at, updated_at) \
          SELECT queue, kind, payload, max_attempts, COALESCE(run_at, $1), dedup_key, $1, $1 \
@@ -415,14 +427,8 @@ pub async fn enqueue_many_postgres(
          ORDER BY position \
          ON CONFLICT (queue, dedup_key) \
            WHERE dedup_key IS NOT NULL AND status IN ('queued', 'running') DO NOTHING",
+        arguments,
     )
-    .bind(now())
-    .bind(columns.queues)
-    .bind(columns.kinds)
-    .bind(columns.payloads)
-    .bind(columns.max_attempts)
-    .bind(columns.run_at)
-    .bind(columns.dedup_keys)
     .execute(conn)
     .await?;
     Ok(created.rows_affected())

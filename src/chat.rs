@@ -73,9 +73,6 @@ pub async fn post(
         .await?
         .ok_or(AppError::NotFound("message"))?
         .into();
-    // On PostgreSQL the listener publishes it, in this process as in the others.
-    if state.db.backend() == crate::db::Backend::Sqlite {
-        state.chat.publish(message.clone());
-    }
+    state.chat.committed(&state.db, &message);
     Ok(message)
 }

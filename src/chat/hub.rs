@@ -78,9 +78,18 @@ impl ChatHub {
     }
 
     /// Hands a committed message to the sockets of its room in this process.
-    pub fn publish(&self, message: ChatMessage) {
+    fn publish(&self, message: ChatMessage) {
         // No socket in the room is not an error.
         let _ = self.room(&message.team).send(Arc::new(message));
+    }
+
+    /// Called after a post in this process committed `message`: on SQLite (one process) it
+    /// is published here and now; on PostgreSQL the listener publishes it when its
+    /// notification arrives, in this process as in every other, so nothing is done here.
+    pub fn committed(&self, db: &Db, message: &ChatMessage) {
+        if let Db::Sqlite { .. } = db {
+            self.publish(message.clone());
+        }
     }
 
     /// A slot for one more socket, or `None` when [`MAX_SOCKETS`] are open.

@@ -286,6 +286,7 @@ fn router(state: AppState) -> Router {
         .split_for_parts();
     let openapi = Arc::new(crate::ops::finish_openapi(openapi));
     let x_request_id = HeaderName::from_static("x-request-id");
+    let trusted_proxies = state.config.trusted_proxies.clone();
 
     Router::new()
         .merge(api)
@@ -306,13 +307,14 @@ fn router(state: AppState) -> Router {
         .layer(PropagateRequestIdLayer::new(x_request_id.clone()))
         .layer(
             TraceLayer::new_for_http()
-                .make_span_with(|request: &Request<_>| {
+                .make_span_with(move |request: &Request<_>| {
                     let id = request
                         .extensions()
                         .get::<RequestId>()
                         .and_then(|id| id.header_value().to_str().ok())
                         .unwrap_or("-");
-                    tracing::info_span!("request", method = %request.method(), uri = %request.uri(), request_id = %id)
+                    let client = crate::client_ip::of_request(request, &trusted_proxies).map(tracing::field::display);
+                    tracing::info_span!("request", method = %request.method(), uri = %request.uri(), request_id = %id, client)
                 })
                 .on_response(DefaultOnResponse::new().level(Level::INFO)),
         )

@@ -69,6 +69,7 @@ const ENV_KEYS: &[&str] = &[
     "sim_vendor_reject_rate",
     "metrics_token",
     "metrics_bind",
+    "trusted_proxies",
 ];
 
 /// A value that must never be logged.
@@ -205,6 +206,9 @@ pub struct Config {
     /// Where `ballpark worker` serves `GET /metrics` (it has no other HTTP); unset: nowhere.
     /// `serve` ignores it: its `/metrics` is on `bind`.
     pub metrics_bind: Option<SocketAddr>,
+    /// Reverse proxies (addresses or networks) whose `X-Forwarded-For` names the client, for
+    /// the login limits and the request log; empty trusts no one (see [`crate::client_ip`]).
+    pub trusted_proxies: crate::client_ip::TrustedProxies,
 }
 
 /// Half the cores this process may use, at least 1: on 2 cores one image worker leaves a core
@@ -262,6 +266,7 @@ impl Default for Config {
             sim_vendor_reject_rate: 0.0,
             metrics_token: None,
             metrics_bind: None,
+            trusted_proxies: Default::default(),
         }
     }
 }

@@ -7,9 +7,11 @@
 //! | [`admin`]     | admin endpoints: queue depth, dead jobs and retrying them (role `admin` only) |
 //! | [`config`]    | layered configuration (defaults < TOML file < environment < CLI) and its validation |
 //! | [`app`]       | building the HTTP application: router, middleware, background tasks, graceful shutdown |
+//! | [`backup`]    | `ballpark backup` / `restore`: a SQLite database (online, `VACUUM INTO`) and the local media directory |
 //! | [`db`]        | the two database backends (SQLite, PostgreSQL) behind one handle, and migrations |
 //! | [`error`]     | the one error type every handler returns, and how it becomes a response |
 //! | [`auth`]      | password hashing, JWTs, the `AuthUser` extractors and the login rate limiter |
+//! | [`client_ip`] | the client's address behind trusted reverse proxies (`X-Forwarded-For`), for limits and logs |
 //! | [`community`] | the RealWorld ("Conduit") API plus the fan-community extras |
 //! | [`chat`]      | live chat, one room per team, over WebSockets; history in the database, fan-out across processes by PostgreSQL LISTEN/NOTIFY |
 //! | [`catalog`]   | the stadium catalogue: stadiums, stores, menus (prices in won, stock), reviews with hashtags |
@@ -30,8 +32,10 @@
 pub mod admin;
 pub mod app;
 pub mod auth;
+pub mod backup;
 pub mod catalog;
 pub mod chat;
+pub mod client_ip;
 pub mod community;
 pub mod config;
 pub mod db;

@@ -78,6 +78,22 @@ enum Command {
         #[arg(long)]
         webhook_secret: Option<String>,
     },
+    /// Back up a SQLite database while the server runs (VACUUM INTO) and the local media
+    /// directory, into DIR (DIR/ballpark.db, DIR/media/). PostgreSQL: use pg_dump.
+    Backup {
+        dir: PathBuf,
+        #[arg(long)]
+        database_url: Option<String>,
+    },
+    /// Restore a backup made by `ballpark backup`. Stop the server first.
+    Restore {
+        dir: PathBuf,
+        /// Replace the existing database.
+        #[arg(long)]
+        force: bool,
+        #[arg(long)]
+        database_url: Option<String>,
+    },
     /// Apply database migrations and exit.
     Migrate {
         #[arg(long)]
@@ -130,6 +146,14 @@ fn load_with_url(file: &Option<PathBuf>, database_url: Option<String>) -> anyhow
         ..Overrides::default()
     };
     Ok(Config::load(file.as_deref(), overrides)?)
+}
+
+fn print_backup(done: &str, report: &ballpark::backup::Report) {
+    println!("{done} the database: {}", report.database.display());
+    match report.media_files {
+        Some(count) => println!("{done} {count} media files"),
+        None => println!("media: not copied (stored in S3, or none in the backup)"),
+    }
 }
 
 fn parse_env(value: &str) -> Result<Environment, String> {
@@ -317,6 +341,22 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 anyhow::bail!("no user named {username:?}");
             }
             println!("{username} is now {role}");
+            Ok(())
+        }
+        Command::Backup { dir, database_url } => {
+            let config = load_with_url(&cli.config, database_url)?;
+            let report = ballpark::backup::backup(&config, &dir).await?;
+            print_backup("backed up", &report);
+            Ok(())
+        }
+        Command::Restore {
+            dir,
+            force,
+            database_url,
+        } => {
+            let config = load_with_url(&cli.config, database_url)?;
+            let report = ballpark::backup::restore(&config, &dir, force).await?;
+            print_backup("restored", &report);
             Ok(())
         }
         Command::Migrate { database_url } => {

@@ -177,10 +177,12 @@ pub fn router() -> Router<AppState> {
     Router::new().route("/metrics", get(scrape))
 }
 
-/// `GET /metrics` alone, for `ballpark worker` (no other HTTP), on `metrics_bind`.
+/// `GET /metrics` and the health probes alone, for `ballpark worker` (no other HTTP), on
+/// `metrics_bind`.
 pub fn standalone(scrape_state: Scrape) -> Router {
     Router::new()
         .route("/metrics", get(scrape))
+        .merge(crate::ops::probes(scrape_state.db.clone()))
         .fallback(|| async { AppError::NotFound("route") })
         .with_state(scrape_state)
 }

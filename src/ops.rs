@@ -15,6 +15,7 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
 use utoipa::openapi::OpenApi;
 
 use crate::app::AppState;
+use crate::db::Db;
 
 const SWAGGER_JS: &[u8] = include_bytes!("../assets/swagger-ui/swagger-ui-bundle.js");
 const SWAGGER_CSS: &[u8] = include_bytes!("../assets/swagger-ui/swagger-ui.css");
@@ -82,9 +83,22 @@ async fn healthz() -> impl IntoResponse {
     Json(json!({ "status": "ok" }))
 }
 
+/// `/healthz` and `/readyz` alone, for a process that serves no API (`ballpark worker`, on
+/// `metrics_bind`), so that it is supervised the same way as `serve`.
+pub fn probes<S>(db: Db) -> Router<S> {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(|State(db): State<Db>| database_ready(db)))
+        .with_state(db)
+}
+
 /// The process can do useful work: the database answers.
 async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
-    match state.db.ping().await {
+    database_ready(state.db).await
+}
+
+async fn database_ready(db: Db) -> impl IntoResponse {
+    match db.ping().await {
         Ok(()) => (StatusCode::OK, Json(json!({ "status": "ready" }))),
         Err(err) => {
             tracing::warn!(error = %err, "readiness check failed");

@@ -1,8 +1,6 @@
 //! Accounts: register, log in, read and update the current user.
 
-use std::net::SocketAddr;
-
-use axum::extract::{ConnectInfo, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use serde::{Deserialize, Serialize};
@@ -16,6 +14,7 @@ use super::double_option;
 use super::store::users::{self as store, NewUser, TakenColumn, UserChanges, UserRow};
 use crate::app::AppState;
 use crate::auth::AuthUser;
+use crate::client_ip::ClientIp;
 use crate::error::{AppError, Result};
 use crate::http::ApiJson;
 
@@ -166,7 +165,7 @@ static DUMMY_HASH: OnceCell<String> = OnceCell::const_new();
               (status = 422, description = "missing fields"), (status = 429, description = "too many attempts")))]
 async fn login(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientIp(client): ClientIp,
     ApiJson(body): ApiJson<LoginBody>,
 ) -> Result<Json<UserBody>> {
     let mut problems = Problems::default();
@@ -180,7 +179,7 @@ async fn login(
         unreachable!("problems.finish() returns early when a field is missing");
     };
     let email = email.to_lowercase();
-    state.login_limiter.check(&email, peer.ip())?;
+    state.login_limiter.check(&email, client)?;
 
     let user = store::find_by_email(&state.db, &email).await?;
     let stored_hash = match &user {

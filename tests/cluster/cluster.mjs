@@ -174,6 +174,17 @@ async function functional() {
   const bossToken = await register(boss);
   makeAdmin(boss);
 
+  console.log("behind nginx: the node logs the client's address and the request's id");
+  const seen = probe();
+  await fetch(`${BASE}/api/articles?probe=${seen}`, {
+    headers: { "x-forwarded-for": "203.0.113.7", "x-request-id": `cluster-${seen}` },
+  });
+  const line = readFileSync(NODE_LOGS[await nodeOf(seen)], "utf8")
+    .split("\n")
+    .find((l) => l.includes(`probe=${seen}"`));
+  check(line.includes('"client":"203.0.113.7"'), "the client address came from X-Forwarded-For (nginx is trusted)");
+  check(line.includes(`"request_id":"cluster-${seen}"`), "nginx passed the client's X-Request-Id on");
+
   console.log("chat: a message posted on a socket of one node reaches a socket of the other");
   const first = openSocket("lg", probe());
   await first.opened;

@@ -203,7 +203,8 @@ pub struct Config {
     /// Bearer token `GET /metrics` requires. Unset: `/metrics` is open in development and
     /// absent (404) in production.
     pub metrics_token: Option<Secret>,
-    /// Where `ballpark worker` serves `GET /metrics` (it has no other HTTP); unset: nowhere.
+    /// Where `ballpark worker` serves `GET /metrics`, `/healthz` and `/readyz` (it has no
+    /// other HTTP); unset: nowhere.
     /// `serve` ignores it: its `/metrics` is on `bind`.
     pub metrics_bind: Option<SocketAddr>,
     /// Reverse proxies (addresses or networks) whose `X-Forwarded-For` names the client, for

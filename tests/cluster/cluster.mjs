@@ -249,6 +249,20 @@ async function functional() {
     return body.order.status === "picked_up" ? body.order : null;
   });
   check(done.vendor === "picked_up", "the vendor's webhooks, through nginx, took it to picked_up");
+  const jobsDone = async (kind) => {
+    let total = 0;
+    for (const url of process.env.WORKER_METRICS.split(",")) {
+      const text = await (await fetch(url, { headers: { authorization: `Bearer ${process.env.BALLPARK_METRICS_TOKEN}` } })).text();
+      for (const line of text.split("\n")) {
+        if (line.startsWith("ballpark_queue_jobs_completed_total{") && line.includes(`kind="${kind}"`)) {
+          total += Number(line.split(" ").pop());
+        }
+      }
+    }
+    return total;
+  };
+  check((await jobsDone("order.placed")) >= 1 && (await jobsDone("image.optimize")) >= 1,
+    "the worker processes ran the hand-off and the image jobs (their /metrics)");
   const webhooks = readFileSync(process.env.NGINX_ACCESS_LOG, "utf8")
     .split("\n")
     .filter((line) => line.includes("POST /api/vendor/webhooks") && /" 20[0-4] /.test(line));

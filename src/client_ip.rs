@@ -241,6 +241,18 @@ mod tests {
     }
 
     #[test]
+    fn a_config_file_lists_the_trusted_proxies() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("ballpark.toml");
+        std::fs::write(&file, "trusted_proxies = [\"127.0.0.1\", \"10.0.0.0/8\"]\n").unwrap();
+
+        let config = crate::config::Config::load(Some(&file), Default::default()).unwrap();
+
+        assert!(config.trusted_proxies.contains(ip("10.20.30.40")));
+        assert!(!config.trusted_proxies.contains(ip("192.0.2.1")));
+    }
+
+    #[test]
     fn a_toml_list_and_a_comma_separated_string_are_the_same_setting() {
         let from_list: TrustedProxies =
             serde_json::from_str(r#"["127.0.0.1", "10.0.0.0/8"]"#).unwrap();

@@ -20,6 +20,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tower_http::cors::{AllowOrigin, Any, CorsLayer};
 use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::normalize_path::NormalizePath;
 use tower_http::request_id::{
     MakeRequestUuid, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
 };
@@ -67,9 +68,12 @@ impl FromRef<AppState> for Arc<Tokens> {
 /// How long one request may take before it is answered 408.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// The whole application as one service: the router behind the trailing-slash trim.
+type AppService = NormalizePath<Router>;
+
 pub struct Application {
     listener: TcpListener,
-    router: Router,
+    service: AppService,
     state: AppState,
     shutdown: CancellationToken,
     /// Stops the background tasks; cancelled after the HTTP server has drained.
@@ -140,10 +144,10 @@ impl Application {
             ..state
         };
 
-        let router = router(state.clone());
+        let service = service(state.clone());
         Ok(Application {
             listener,
-            router,
+            service,
             state,
             shutdown,
             background,
@@ -176,7 +180,7 @@ impl Application {
     pub async fn run(self) -> anyhow::Result<()> {
         let Application {
             listener,
-            router,
+            service,
             state,
             shutdown,
             background,
@@ -187,7 +191,9 @@ impl Application {
         tracing::info!(addr = %listener.local_addr()?, "listening");
         let server = axum::serve(
             listener,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
+            axum::ServiceExt::<axum::extract::Request>::into_make_service_with_connect_info::<
+                SocketAddr,
+            >(service),
         )
         .with_graceful_shutdown(shutdown.clone().cancelled_owned());
         let deadline = async {
@@ -258,6 +264,15 @@ pub fn cancel_on_signals(token: CancellationToken) {
         }
         token.cancel();
     });
+}
+
+/// The router, wrapped so that `/api/articles/` reaches the same handler as `/api/articles`
+/// (a Conduit frontend posts there). The slash is trimmed before routing, which is why this
+/// wraps the router as a service instead of being one of its layers (a router's layers run
+/// after it has matched a route); and it is a rewrite, not a redirect, because a client that
+/// follows a redirected POST drops its body. `/` stays `/`.
+fn service(state: AppState) -> AppService {
+    NormalizePath::trim_trailing_slash(router(state))
 }
 
 fn router(state: AppState) -> Router {

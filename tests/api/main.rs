@@ -21,6 +21,7 @@ mod ops;
 mod orders;
 mod orders_flow;
 mod profiles;
+mod routes;
 mod storage_s3;
 mod uploads;
 mod users;

@@ -18,6 +18,7 @@ use axum::Router;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+use tower_http::compression::{CompressionLayer, CompressionLevel};
 use tower_http::cors::{AllowOrigin, Any, CorsLayer};
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::normalize_path::NormalizePath;
@@ -318,6 +319,11 @@ fn router(state: AppState) -> Router {
         // Outside the timeout, so that its 408 gets the API's error shape too.
         .layer(axum::middleware::from_fn(crate::http::json_errors))
         .layer(axum::middleware::from_fn(crate::http::scope_request_id))
+        // gzip or br when the client accepts it. The default predicate leaves alone bodies of
+        // 32 bytes or less, images (already compressed) and event streams (which must reach
+        // the client event by event). Level 4 rather than brotli's default 11, which is
+        // meant for compressing once ahead of time and is far too slow per request.
+        .layer(CompressionLayer::new().quality(CompressionLevel::Precise(4)))
         .layer(PropagateRequestIdLayer::new(x_request_id.clone()))
         .layer(
             TraceLayer::new_for_http()

@@ -1,5 +1,6 @@
 //! Building and running the application: state, router, middleware, background tasks, and
-//! graceful shutdown.
+//! graceful shutdown. The connection-level server (timeouts, the connection cap) is
+//! `app/serve.rs`.
 //!
 //! Shutdown: one [`CancellationToken`] is the signal every background loop listens to. On
 //! SIGTERM or Ctrl-C the server stops accepting connections, lets in-flight requests finish
@@ -38,6 +39,8 @@ use crate::media::storage::Storage;
 use crate::metrics::Metrics;
 use crate::orders::Orders;
 use crate::queue::{QueueMetrics, Wakeup};
+
+mod serve;
 
 /// Shared by every handler. Cheap to clone: everything inside is a handle or an `Arc`.
 #[derive(Clone)]
@@ -190,19 +193,19 @@ impl Application {
         } = self;
         let grace = Duration::from_secs(state.config.shutdown_grace_secs);
         tracing::info!(addr = %listener.local_addr()?, "listening");
-        let server = axum::serve(
+        let server = serve::serve(
             listener,
-            axum::ServiceExt::<axum::extract::Request>::into_make_service_with_connect_info::<
-                SocketAddr,
-            >(service),
-        )
-        .with_graceful_shutdown(shutdown.clone().cancelled_owned());
+            service,
+            serve::Limits::from_config(&state.config),
+            &state.metrics,
+            shutdown.clone(),
+        );
         let deadline = async {
             shutdown.cancelled().await;
             tokio::time::sleep(grace).await;
         };
         tokio::select! {
-            result = server => result.context("while serving HTTP")?,
+            () = server => {}
             _ = deadline => tracing::warn!(?grace, "requests still running after the grace period were cut off"),
         }
         background.cancel();

@@ -69,6 +69,8 @@ const ENV_KEYS: &[&str] = &[
     "sim_vendor_reject_rate",
     "metrics_token",
     "metrics_bind",
+    "http_header_read_timeout_secs",
+    "max_connections",
 ];
 
 /// A value that must never be logged.
@@ -205,6 +207,13 @@ pub struct Config {
     /// Where `ballpark worker` serves `GET /metrics` (it has no other HTTP); unset: nowhere.
     /// `serve` ignores it: its `/metrics` is on `bind`.
     pub metrics_bind: Option<SocketAddr>,
+    /// How long a connection may take to send a whole request head: a new connection, or a
+    /// kept-alive one between requests (so this is also the keep-alive idle timeout).
+    pub http_header_read_timeout_secs: u64,
+    /// Client connections open at once; at the cap, new ones wait in the listen backlog.
+    /// Below the usual 1,024 open-file limit, leaving room for database connections, files
+    /// and outgoing HTTP.
+    pub max_connections: usize,
 }
 
 /// Half the cores this process may use, at least 1: on 2 cores one image worker leaves a core
@@ -262,6 +271,8 @@ impl Default for Config {
             sim_vendor_reject_rate: 0.0,
             metrics_token: None,
             metrics_bind: None,
+            http_header_read_timeout_secs: 10,
+            max_connections: 768,
         }
     }
 }
@@ -435,6 +446,9 @@ impl Config {
         }
         if self.view_flush_interval_ms == 0 {
             return invalid("view_flush_interval_ms must be positive");
+        }
+        if self.http_header_read_timeout_secs == 0 || self.max_connections == 0 {
+            return invalid("http_header_read_timeout_secs and max_connections must be positive");
         }
         Ok(())
     }

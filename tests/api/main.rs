@@ -15,6 +15,7 @@ mod catalog;
 mod chat;
 mod comments;
 mod compression;
+mod connections;
 mod crash;
 mod extras;
 mod metrics;

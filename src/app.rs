@@ -41,6 +41,7 @@ use crate::orders::Orders;
 use crate::queue::{QueueMetrics, Wakeup};
 
 mod serve;
+mod serve_lock;
 
 /// Shared by every handler. Cheap to clone: everything inside is a handle or an `Arc`.
 #[derive(Clone)]
@@ -84,6 +85,8 @@ pub struct Application {
     background: CancellationToken,
     tasks: TaskTracker,
     simulated_vendor: Option<crate::vendor_sim::SimVendorHandle>,
+    /// Held while this server runs: tells a second `serve` on the same SQLite file.
+    serve_lock: Option<std::fs::File>,
 }
 
 impl Application {
@@ -97,6 +100,7 @@ impl Application {
         )
         .await?;
         db.migrate().await?;
+        let serve_lock = serve_lock::take(config.database_url.expose());
         let passwords = Passwords::new(std::thread::available_parallelism().map_or(2, |n| n.get()));
         crate::demo::load_reference_data(&db).await?;
         if config.demo {
@@ -157,6 +161,7 @@ impl Application {
             background,
             tasks,
             simulated_vendor: vendor.simulated.map(|sim| sim.handle()),
+            serve_lock,
         })
     }
 
@@ -189,6 +194,7 @@ impl Application {
             shutdown,
             background,
             tasks,
+            serve_lock,
             ..
         } = self;
         let grace = Duration::from_secs(state.config.shutdown_grace_secs);
@@ -212,6 +218,7 @@ impl Application {
         tasks.close();
         tasks.wait().await;
         state.db.close().await;
+        drop(serve_lock);
         tracing::info!("shut down cleanly");
         Ok(())
     }

@@ -24,6 +24,7 @@ mod orders;
 mod orders_flow;
 mod profiles;
 mod routes;
+mod serve_lock;
 mod storage_s3;
 mod upload_errors;
 mod uploads;

@@ -1,5 +1,6 @@
 //! Building and running the application: state, router, middleware, background tasks, and
-//! graceful shutdown.
+//! graceful shutdown. The connection-level server (timeouts, the connection cap) is
+//! `app/serve.rs`.
 //!
 //! Shutdown: one [`CancellationToken`] is the signal every background loop listens to. On
 //! SIGTERM or Ctrl-C the server stops accepting connections, lets in-flight requests finish
@@ -18,8 +19,10 @@ use axum::Router;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+use tower_http::compression::{CompressionLayer, CompressionLevel};
 use tower_http::cors::{AllowOrigin, Any, CorsLayer};
 use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::normalize_path::NormalizePath;
 use tower_http::request_id::{
     MakeRequestUuid, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
 };
@@ -36,6 +39,9 @@ use crate::media::storage::Storage;
 use crate::metrics::Metrics;
 use crate::orders::Orders;
 use crate::queue::{QueueMetrics, Wakeup};
+
+mod serve;
+mod serve_lock;
 
 /// Shared by every handler. Cheap to clone: everything inside is a handle or an `Arc`.
 #[derive(Clone)]
@@ -67,15 +73,20 @@ impl FromRef<AppState> for Arc<Tokens> {
 /// How long one request may take before it is answered 408.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// The whole application as one service: the router behind the trailing-slash trim.
+type AppService = NormalizePath<Router>;
+
 pub struct Application {
     listener: TcpListener,
-    router: Router,
+    service: AppService,
     state: AppState,
     shutdown: CancellationToken,
     /// Stops the background tasks; cancelled after the HTTP server has drained.
     background: CancellationToken,
     tasks: TaskTracker,
     simulated_vendor: Option<crate::vendor_sim::SimVendorHandle>,
+    /// Held while this server runs: tells a second `serve` on the same SQLite file.
+    serve_lock: Option<std::fs::File>,
 }
 
 impl Application {
@@ -89,6 +100,7 @@ impl Application {
         )
         .await?;
         db.migrate().await?;
+        let serve_lock = serve_lock::take(config.database_url.expose());
         let passwords = Passwords::new(std::thread::available_parallelism().map_or(2, |n| n.get()));
         crate::demo::load_reference_data(&db).await?;
         if config.demo {
@@ -140,15 +152,16 @@ impl Application {
             ..state
         };
 
-        let router = router(state.clone());
+        let service = service(state.clone());
         Ok(Application {
             listener,
-            router,
+            service,
             state,
             shutdown,
             background,
             tasks,
             simulated_vendor: vendor.simulated.map(|sim| sim.handle()),
+            serve_lock,
         })
     }
 
@@ -176,32 +189,36 @@ impl Application {
     pub async fn run(self) -> anyhow::Result<()> {
         let Application {
             listener,
-            router,
+            service,
             state,
             shutdown,
             background,
             tasks,
+            serve_lock,
             ..
         } = self;
         let grace = Duration::from_secs(state.config.shutdown_grace_secs);
         tracing::info!(addr = %listener.local_addr()?, "listening");
-        let server = axum::serve(
+        let server = serve::serve(
             listener,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(shutdown.clone().cancelled_owned());
+            service,
+            serve::Limits::from_config(&state.config),
+            &state.metrics,
+            shutdown.clone(),
+        );
         let deadline = async {
             shutdown.cancelled().await;
             tokio::time::sleep(grace).await;
         };
         tokio::select! {
-            result = server => result.context("while serving HTTP")?,
+            () = server => {}
             _ = deadline => tracing::warn!(?grace, "requests still running after the grace period were cut off"),
         }
         background.cancel();
         tasks.close();
         tasks.wait().await;
         state.db.close().await;
+        drop(serve_lock);
         tracing::info!("shut down cleanly");
         Ok(())
     }
@@ -260,6 +277,15 @@ pub fn cancel_on_signals(token: CancellationToken) {
     });
 }
 
+/// The router, wrapped so that `/api/articles/` reaches the same handler as `/api/articles`
+/// (a Conduit frontend posts there). The slash is trimmed before routing, which is why this
+/// wraps the router as a service instead of being one of its layers (a router's layers run
+/// after it has matched a route); and it is a rewrite, not a redirect, because a client that
+/// follows a redirected POST drops its body. `/` stays `/`.
+fn service(state: AppState) -> AppService {
+    NormalizePath::trim_trailing_slash(router(state))
+}
+
 fn router(state: AppState) -> Router {
     // Each router refuses a declared Content-Length over its limit before reading any of it;
     // the extractors' limits (DefaultBodyLimit) still catch chunked bodies as they stream in.
@@ -304,6 +330,11 @@ fn router(state: AppState) -> Router {
         // Outside the timeout, so that its 408 gets the API's error shape too.
         .layer(axum::middleware::from_fn(crate::http::json_errors))
         .layer(axum::middleware::from_fn(crate::http::scope_request_id))
+        // gzip or br when the client accepts it. The default predicate leaves alone bodies of
+        // 32 bytes or less, images (already compressed) and event streams (which must reach
+        // the client event by event). Level 4 rather than brotli's default 11, which is
+        // meant for compressing once ahead of time and is far too slow per request.
+        .layer(CompressionLayer::new().quality(CompressionLevel::Precise(4)))
         .layer(PropagateRequestIdLayer::new(x_request_id.clone()))
         .layer(
             TraceLayer::new_for_http()

@@ -70,6 +70,8 @@ const ENV_KEYS: &[&str] = &[
     "metrics_token",
     "metrics_bind",
     "trusted_proxies",
+    "http_header_read_timeout_secs",
+    "max_connections",
 ];
 
 /// A value that must never be logged.
@@ -210,6 +212,13 @@ pub struct Config {
     /// Reverse proxies (addresses or networks) whose `X-Forwarded-For` names the client, for
     /// the login limits and the request log; empty trusts no one (see [`crate::client_ip`]).
     pub trusted_proxies: crate::client_ip::TrustedProxies,
+    /// How long a connection may take to send a whole request head: a new connection, or a
+    /// kept-alive one between requests (so this is also the keep-alive idle timeout).
+    pub http_header_read_timeout_secs: u64,
+    /// Client connections open at once; at the cap, new ones wait in the listen backlog.
+    /// Below the usual 1,024 open-file limit, leaving room for database connections, files
+    /// and outgoing HTTP.
+    pub max_connections: usize,
 }
 
 /// Half the cores this process may use, at least 1: on 2 cores one image worker leaves a core
@@ -268,6 +277,8 @@ impl Default for Config {
             metrics_token: None,
             metrics_bind: None,
             trusted_proxies: Default::default(),
+            http_header_read_timeout_secs: 10,
+            max_connections: 768,
         }
     }
 }
@@ -441,6 +452,9 @@ impl Config {
         }
         if self.view_flush_interval_ms == 0 {
             return invalid("view_flush_interval_ms must be positive");
+        }
+        if self.http_header_read_timeout_secs == 0 || self.max_connections == 0 {
+            return invalid("http_header_read_timeout_secs and max_connections must be positive");
         }
         Ok(())
     }

@@ -45,6 +45,9 @@ pub enum AppError {
     /// 415: a body was sent with a content type other than JSON.
     #[error("unsupported media type")]
     UnsupportedMediaType,
+    /// 415: the body is not of the one content type this endpoint reads, which it names.
+    #[error("unsupported media type: expected {0}")]
+    ExpectedMediaType(&'static str),
     /// 422: the request parsed but its content is invalid; field → messages.
     #[error("validation failed")]
     Unprocessable(BTreeMap<String, Vec<String>>),
@@ -73,7 +76,9 @@ impl AppError {
             AppError::PaymentDeclined(_) => StatusCode::PAYMENT_REQUIRED,
             AppError::Conflict(_) => StatusCode::CONFLICT,
             AppError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            AppError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            AppError::UnsupportedMediaType | AppError::ExpectedMediaType(_) => {
+                StatusCode::UNSUPPORTED_MEDIA_TYPE
+            }
             AppError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             AppError::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,

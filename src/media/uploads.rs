@@ -6,14 +6,19 @@
 //!
 //! The upload row and its first job are written in one transaction, so a job exists exactly
 //! when its upload does.
+//!
+//! Every `/media/` response says `X-Content-Type-Options: nosniff`: the original is served
+//! with the type sniffed from its bytes, and a browser must not second-guess it into HTML.
 
 use axum::body::Body;
+use axum::extract::multipart::MultipartRejection;
 use axum::extract::{DefaultBodyLimit, Multipart, Path, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::Serialize;
+use tower_http::set_header::SetResponseHeaderLayer;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -33,7 +38,12 @@ pub fn router(upload_limit_bytes: usize) -> OpenApiRouter<AppState> {
 
 /// Serves stored variants. Not part of the JSON API, so not in the OpenAPI document.
 pub fn media_router() -> Router<AppState> {
-    Router::new().route("/media/{id}/{file}", get(serve_variant))
+    Router::new()
+        .route("/media/{id}/{file}", get(serve_variant))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -103,13 +113,17 @@ fn upload_json(row: UploadRow) -> UploadBody {
 #[utoipa::path(post, path = "/api/uploads", tag = "uploads",
     request_body(content_type = "multipart/form-data", description = "field `file`: the picture"),
     responses((status = 202, body = UploadBody), (status = 401), (status = 413),
+              (status = 415, description = "the body is not multipart/form-data"),
               (status = 422, description = "not an image, unsupported format, or no file field")),
     security(("token" = [])))]
 async fn upload(
     State(state): State<AppState>,
     auth: AuthUser,
-    mut multipart: Multipart,
+    multipart: Result<Multipart, MultipartRejection>,
 ) -> Result<(StatusCode, Json<UploadBody>)> {
+    // The only rejection is a content type that is not multipart/form-data with a boundary.
+    let mut multipart = multipart
+        .map_err(|_| AppError::ExpectedMediaType("multipart/form-data with a `file` field"))?;
     let bytes = loop {
         let field = multipart.next_field().await.map_err(multipart_error)?;
         let Some(field) = field else {
@@ -145,8 +159,17 @@ async fn upload(
     Ok((StatusCode::ACCEPTED, Json(upload_json(row))))
 }
 
+/// 413 when the body went over the upload limit, else 400 with multer's reason.
+///
+/// axum recognises the limit only when its error is one level down; a chunked body read
+/// through both tower-http's `RequestBodyLimit` and the extractor's own limit nests it
+/// deeper (axum reports it as a 500 "failed to read stream"), so the whole chain is searched.
 fn multipart_error(err: axum::extract::multipart::MultipartError) -> AppError {
-    if err.status() == StatusCode::PAYLOAD_TOO_LARGE {
+    let over_limit = std::iter::successors(Some(&err as &(dyn std::error::Error + 'static)), |e| {
+        e.source()
+    })
+    .any(|e| e.is::<http_body_util::LengthLimitError>());
+    if over_limit || err.status() == StatusCode::PAYLOAD_TOO_LARGE {
         AppError::PayloadTooLarge
     } else {
         AppError::BadRequest(err.body_text())

@@ -294,6 +294,7 @@ fn router(state: AppState) -> Router {
         .merge(crate::media::uploads::media_router())
         .merge(crate::web::router())
         .fallback(|| async { AppError::NotFound("route") })
+        .layer(axum::middleware::from_fn(crate::http::reject_nul))
         .layer(DefaultBodyLimit::max(state.config.body_limit_bytes))
         .layer(cors(&state.config.cors_origins))
         .layer(TimeoutLayer::with_status_code(

@@ -15,6 +15,7 @@ mod catalog;
 mod chat;
 mod comments;
 mod crash;
+mod deleted_user;
 mod extras;
 mod hostile_input;
 mod metrics;

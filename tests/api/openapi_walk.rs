@@ -12,6 +12,8 @@ pub struct Operation {
     pub method: Method,
     /// The path template, as `/api/articles/{slug}`.
     pub template: String,
+    /// Whether the operation declares a security requirement (takes a token).
+    pub secured: bool,
     pub path_params: Vec<Param>,
     pub query_params: Vec<Param>,
     /// The JSON request body's schema, `$ref`s resolved; `None` without a JSON body.
@@ -99,6 +101,9 @@ pub async fn operations(app: &TestApp) -> Vec<Operation> {
             operations.push(Operation {
                 method,
                 template: template.clone(),
+                secured: operation["security"]
+                    .as_array()
+                    .is_some_and(|s| !s.is_empty()),
                 path_params,
                 query_params,
                 body,

@@ -25,6 +25,7 @@ mod orders;
 mod orders_flow;
 mod profiles;
 mod storage_s3;
+mod tags;
 mod uploads;
 mod users;
 mod vendor_sim;

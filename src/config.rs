@@ -458,6 +458,44 @@ mod tests {
     use super::*;
 
     #[test]
+    fn every_environment_variable_read_is_in_the_readme_settings_table() {
+        // Arrange: the rows of the Configuration section's table.
+        let readme = include_str!("../README.md");
+        let section = readme
+            .split("## Configuration")
+            .nth(1)
+            .and_then(|rest| rest.split("\n## ").next())
+            .expect("a Configuration section");
+        let rows: Vec<&str> = section.lines().filter(|l| l.starts_with("| `")).collect();
+
+        // Act
+        let missing: Vec<&str> = ENV_KEYS
+            .iter()
+            .copied()
+            .filter(|key| {
+                let variable = format!("`BALLPARK_{}`", key.to_uppercase());
+                !rows
+                    .iter()
+                    .any(|row| row.contains(&format!("`{key}`")) && row.contains(&variable))
+            })
+            .collect();
+
+        // Assert
+        assert!(missing.is_empty(), "not in the README's table: {missing:?}");
+    }
+
+    #[test]
+    fn the_readme_gives_each_setting_the_default_the_code_has() {
+        // Only the one that drifted before: image_worker_nice.
+        let readme = include_str!("../README.md");
+        let default = Config::default().image_worker_nice;
+        assert!(readme.contains(&format!(
+            "| `image_worker_nice` | `BALLPARK_IMAGE_WORKER_NICE` | `{default}` |"
+        )));
+        assert!(readme.contains(&format!("`image_worker_nice`, default {default})")));
+    }
+
+    #[test]
     fn production_refuses_the_default_secret() {
         let config = Config {
             env: Environment::Production,

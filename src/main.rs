@@ -38,9 +38,10 @@ struct Cli {
 enum Command {
     /// Run the HTTP server (migrations are applied at start).
     Serve {
+        /// Address to listen on, as 127.0.0.1:8080 (setting `bind`).
         #[arg(long)]
         bind: Option<SocketAddr>,
-        /// sqlite://path.db or postgres://user@host/db
+        /// sqlite://path.db or postgres://user@host/db (setting `database_url`).
         #[arg(long)]
         database_url: Option<String>,
         /// Do not load the demo content (fans, articles, reviews, the demo stores).
@@ -80,11 +81,13 @@ enum Command {
     },
     /// Apply database migrations and exit.
     Migrate {
+        /// sqlite://path.db or postgres://user@host/db (setting `database_url`).
         #[arg(long)]
         database_url: Option<String>,
     },
     /// Run only the queue workers (no HTTP), as a process of its own, for scaling out.
     Worker {
+        /// sqlite://path.db or postgres://user@host/db (setting `database_url`).
         #[arg(long)]
         database_url: Option<String>,
         /// amqp://user:password@host:port/vhost: consume jobs from RabbitMQ.
@@ -95,6 +98,7 @@ enum Command {
     User {
         #[command(subcommand)]
         command: UserCommand,
+        /// sqlite://path.db or postgres://user@host/db (setting `database_url`).
         #[arg(long, global = true)]
         database_url: Option<String>,
     },
@@ -102,6 +106,7 @@ enum Command {
     Queue {
         #[command(subcommand)]
         command: QueueCommand,
+        /// sqlite://path.db or postgres://user@host/db (setting `database_url`).
         #[arg(long, global = true)]
         database_url: Option<String>,
     },
@@ -157,11 +162,16 @@ fn init_logging(json: bool) {
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.log_json);
+    let log_json = cli.log_json;
     match run(cli).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            tracing::error!("{err:#}");
-            eprintln!("error: {err:#}");
+            // Once: into the JSON log when that is what is collected, else plainly on stderr.
+            if log_json {
+                tracing::error!("{err:#}");
+            } else {
+                eprintln!("error: {err:#}");
+            }
             ExitCode::FAILURE
         }
     }

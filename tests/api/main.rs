@@ -13,6 +13,7 @@ mod article_images;
 mod articles;
 mod catalog;
 mod chat;
+mod cli;
 mod comments;
 mod crash;
 mod deleted_user;

@@ -120,7 +120,8 @@ enum UserCommand {
 
 #[derive(Subcommand)]
 enum QueueCommand {
-    /// Per queue: jobs queued, running, retrying and dead now; jobs done and dead, failed runs
+    /// Per queue: jobs queued (due), scheduled (due later), running, retrying and dead now;
+    /// jobs done and dead, failed runs
     /// and run times (p50, p95, max) over the last minutes.
     Stats {
         /// How far back the window of finished jobs goes.

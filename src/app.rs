@@ -70,6 +70,12 @@ impl FromRef<AppState> for Arc<Tokens> {
     }
 }
 
+impl FromRef<AppState> for Db {
+    fn from_ref(state: &AppState) -> Self {
+        state.db.clone()
+    }
+}
+
 /// How long one request may take before it is answered 408.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -321,6 +327,7 @@ fn router(state: AppState) -> Router {
         .merge(crate::media::uploads::media_router())
         .merge(crate::web::router())
         .fallback(|| async { AppError::NotFound("route") })
+        .layer(axum::middleware::from_fn(crate::http::reject_nul))
         .layer(DefaultBodyLimit::max(state.config.body_limit_bytes))
         .layer(cors(&state.config.cors_origins))
         .layer(TimeoutLayer::with_status_code(

@@ -5,6 +5,12 @@
 //! design. Done on the async executor it would stall every other request on that worker
 //! thread, so it runs on tokio's blocking pool, and a semaphore caps how many hashes run at
 //! once so a burst of logins cannot exhaust memory.
+//!
+//! A valid signature is not enough to be a user: a token outlives the account it was issued
+//! for (deleted by an operator), so the extractors also check that the user still exists.
+//! That is one primary-key lookup per authenticated request, deliberately not cached: a
+//! cache would keep a deleted user's token working for its TTL, and the lookup is cheap next
+//! to what any authenticated handler then does with the database.
 
 use std::net::IpAddr;
 use std::num::NonZeroU32;
@@ -23,7 +29,9 @@ use jsonwebtoken::{decode, encode, DecodingKey, EncodingKey, Header, Validation}
 use serde::{Deserialize, Serialize};
 use tokio::sync::Semaphore;
 
+use crate::community::store::users as user_store;
 use crate::config::Config;
+use crate::db::Db;
 use crate::error::{AppError, Result};
 
 /// Hashes and verifies passwords off the async executor, a bounded number at a time.
@@ -128,7 +136,8 @@ impl Tokens {
 }
 
 /// The authenticated caller. Extracting it answers 401 when the `Authorization` header is
-/// missing, malformed, or carries a bad or expired token.
+/// missing, malformed, or carries a bad or expired token, or the token's user no longer
+/// exists.
 #[derive(Debug, Clone)]
 pub struct AuthUser {
     pub id: i64,
@@ -168,6 +177,7 @@ fn token_from_header(parts: &Parts) -> Result<Option<&str>> {
 impl<S> FromRequestParts<S> for AuthUser
 where
     Arc<Tokens>: FromRef<S>,
+    Db: FromRef<S>,
     S: Send + Sync,
 {
     type Rejection = AppError;
@@ -183,6 +193,7 @@ where
 impl<S> FromRequestParts<S> for MaybeAuthUser
 where
     Arc<Tokens>: FromRef<S>,
+    Db: FromRef<S>,
     S: Send + Sync,
 {
     type Rejection = AppError;
@@ -193,6 +204,9 @@ where
             Some(token) => {
                 let tokens = Arc::<Tokens>::from_ref(state);
                 let id = tokens.verify(token)?;
+                if !user_store::exists(&Db::from_ref(state), id).await? {
+                    return Err(AppError::Unauthorized);
+                }
                 Ok(MaybeAuthUser(Some(AuthUser {
                     id,
                     token: token.to_string(),

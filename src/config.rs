@@ -318,6 +318,37 @@ pub enum ConfigError {
     Invalid(String),
 }
 
+impl ConfigError {
+    /// An unknown key (a typo, most likely) is named with the setting it is closest to,
+    /// instead of figment's message, which lists all the settings there are.
+    fn from_figment(err: figment::Error) -> Self {
+        let figment::error::Kind::UnknownField(key, _) = &err.kind else {
+            return ConfigError::Parse(Box::new(err));
+        };
+        let place = err
+            .metadata
+            .as_ref()
+            .and_then(|m| m.source.as_ref())
+            .map(|source| format!(" in {source}"))
+            .unwrap_or_default();
+        let hint = match closest_setting(key) {
+            Some(setting) => format!("; did you mean `{setting}`?"),
+            None => "; the settings are listed in the README's Configuration section".into(),
+        };
+        ConfigError::Invalid(format!("unknown setting `{key}`{place}{hint}"))
+    }
+}
+
+/// The setting whose name is nearest to `key`, if one is near enough to be a typo of it.
+fn closest_setting(key: &str) -> Option<&'static str> {
+    ENV_KEYS
+        .iter()
+        .map(|setting| (strsim::damerau_levenshtein(key, setting), *setting))
+        .filter(|(distance, _)| *distance <= 2.max(key.chars().count() / 4))
+        .min()
+        .map(|(_, setting)| setting)
+}
+
 impl Config {
     /// Loads the layers in order. `file` is optional; a named file that does not exist is an
     /// error, because silently ignoring a typo in `--config` hides the real settings.
@@ -335,7 +366,7 @@ impl Config {
         figment = figment
             .merge(Env::prefixed("BALLPARK_").only(ENV_KEYS))
             .merge(Serialized::defaults(overrides));
-        let config: Config = figment.extract().map_err(Box::new)?;
+        let config: Config = figment.extract().map_err(ConfigError::from_figment)?;
         config.validate()?;
         Ok(config)
     }
@@ -476,6 +507,69 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_unknown_key_in_the_file_is_named_with_the_closest_setting() {
+        // Arrange
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ballpark.toml");
+        std::fs::write(&path, "bind = \"127.0.0.1:9\"\njob_retry_bse_ms = 10\n").unwrap();
+
+        // Act
+        let err = Config::load(Some(&path), Overrides::default())
+            .unwrap_err()
+            .to_string();
+
+        // Assert
+        assert!(err.contains("unknown setting `job_retry_bse_ms`"), "{err}");
+        assert!(err.contains("did you mean `job_retry_base_ms`?"), "{err}");
+        assert!(err.contains("ballpark.toml"), "{err}");
+        assert!(!err.contains("database_max_connections"), "{err}");
+    }
+
+    #[test]
+    fn a_key_like_no_setting_gets_no_suggestion() {
+        assert_eq!(closest_setting("colour_scheme"), None);
+        assert_eq!(closest_setting("bindd"), Some("bind"));
+    }
+
+    #[test]
+    fn every_environment_variable_read_is_in_the_readme_settings_table() {
+        // Arrange: the rows of the Configuration section's table.
+        let readme = include_str!("../README.md");
+        let section = readme
+            .split("## Configuration")
+            .nth(1)
+            .and_then(|rest| rest.split("\n## ").next())
+            .expect("a Configuration section");
+        let rows: Vec<&str> = section.lines().filter(|l| l.starts_with("| `")).collect();
+
+        // Act
+        let missing: Vec<&str> = ENV_KEYS
+            .iter()
+            .copied()
+            .filter(|key| {
+                let variable = format!("`BALLPARK_{}`", key.to_uppercase());
+                !rows
+                    .iter()
+                    .any(|row| row.contains(&format!("`{key}`")) && row.contains(&variable))
+            })
+            .collect();
+
+        // Assert
+        assert!(missing.is_empty(), "not in the README's table: {missing:?}");
+    }
+
+    #[test]
+    fn the_readme_gives_each_setting_the_default_the_code_has() {
+        // Only the one that drifted before: image_worker_nice.
+        let readme = include_str!("../README.md");
+        let default = Config::default().image_worker_nice;
+        assert!(readme.contains(&format!(
+            "| `image_worker_nice` | `BALLPARK_IMAGE_WORKER_NICE` | `{default}` |"
+        )));
+        assert!(readme.contains(&format!("`image_worker_nice`, default {default})")));
+    }
 
     #[test]
     fn production_refuses_the_default_secret() {

@@ -38,9 +38,10 @@ struct Cli {
 enum Command {
     /// Run the HTTP server (migrations are applied at start).
     Serve {
+        /// Address to listen on, as 127.0.0.1:8080 (setting `bind`).
         #[arg(long)]
         bind: Option<SocketAddr>,
-        /// sqlite://path.db or postgres://user@host/db
+        /// sqlite://path.db or postgres://user@host/db (setting `database_url`).
         #[arg(long)]
         database_url: Option<String>,
         /// Do not load the demo content (fans, articles, reviews, the demo stores).
@@ -96,11 +97,13 @@ enum Command {
     },
     /// Apply database migrations and exit.
     Migrate {
+        /// sqlite://path.db or postgres://user@host/db (setting `database_url`).
         #[arg(long)]
         database_url: Option<String>,
     },
     /// Run only the queue workers (no HTTP), as a process of its own, for scaling out.
     Worker {
+        /// sqlite://path.db or postgres://user@host/db (setting `database_url`).
         #[arg(long)]
         database_url: Option<String>,
         /// amqp://user:password@host:port/vhost: consume jobs from RabbitMQ.
@@ -111,6 +114,7 @@ enum Command {
     User {
         #[command(subcommand)]
         command: UserCommand,
+        /// sqlite://path.db or postgres://user@host/db (setting `database_url`).
         #[arg(long, global = true)]
         database_url: Option<String>,
     },
@@ -118,6 +122,7 @@ enum Command {
     Queue {
         #[command(subcommand)]
         command: QueueCommand,
+        /// sqlite://path.db or postgres://user@host/db (setting `database_url`).
         #[arg(long, global = true)]
         database_url: Option<String>,
     },
@@ -131,7 +136,8 @@ enum UserCommand {
 
 #[derive(Subcommand)]
 enum QueueCommand {
-    /// Per queue: jobs queued, running, retrying and dead now; jobs done and dead, failed runs
+    /// Per queue: jobs queued (due), scheduled (due later), running, retrying and dead now;
+    /// jobs done and dead, failed runs
     /// and run times (p50, p95, max) over the last minutes.
     Stats {
         /// How far back the window of finished jobs goes.
@@ -181,11 +187,16 @@ fn init_logging(json: bool) {
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.log_json);
+    let log_json = cli.log_json;
     match run(cli).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            tracing::error!("{err:#}");
-            eprintln!("error: {err:#}");
+            // Once: into the JSON log when that is what is collected, else plainly on stderr.
+            if log_json {
+                tracing::error!("{err:#}");
+            } else {
+                eprintln!("error: {err:#}");
+            }
             ExitCode::FAILURE
         }
     }

@@ -170,6 +170,28 @@ impl Session {
                             .await
                     }
                 };
+                // Like a token on the HTTP API, a socket's sign-in lasts only as long as the
+                // account: posting as a deleted user would fail on its foreign key.
+                match crate::community::store::users::exists(&self.state.db, user.id).await {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        self.user = None;
+                        return self
+                            .error("unauthorized", "the account no longer exists", None)
+                            .await;
+                    }
+                    Err(err) => {
+                        if let AppError::Internal(cause) = &err {
+                            tracing::error!(
+                                error = format!("{cause:#}"),
+                                "chat: checking the poster failed"
+                            );
+                        }
+                        return self
+                            .error("failed", "the message could not be posted", None)
+                            .await;
+                    }
+                }
                 match super::post(&self.state, &self.team, user.id, &body).await {
                     // The sender gets its message through the room, like everyone else.
                     Ok(_) => Ok(()),

@@ -122,6 +122,13 @@ pub fn parse_optional(value: &str, max: usize) -> Result<Option<String>, String>
     Ok(if value.is_empty() { None } else { Some(value) })
 }
 
+/// The form a tag is stored and looked up in: trimmed, ASCII lowercased. The same rule as
+/// review hashtags, so `LG`, `lg` and `Lg` are one tag, in a filter as in an article; other
+/// scripts are left as written (Hangul has no case).
+pub fn tag_key(tag: &str) -> String {
+    tag.trim().to_ascii_lowercase()
+}
+
 pub fn parse_tags(tags: &[String]) -> Result<Vec<String>, String> {
     if tags.len() > MAX_TAGS {
         return Err(format!("has too many tags (maximum is {MAX_TAGS})"));
@@ -137,7 +144,7 @@ pub fn parse_tags(tags: &[String]) -> Result<Vec<String>, String> {
                 "has a tag that is too long (maximum is {MAX_TAG} characters)"
             ));
         }
-        parsed.push(tag.to_string());
+        parsed.push(tag_key(tag));
     }
     // Sorted and unique: clients (and the RealWorld suite) expect a stable alphabetical order.
     parsed.sort();
@@ -274,6 +281,13 @@ mod tests {
     #[test]
     fn punctuation_only_titles_still_get_a_slug() {
         assert!(slugify("!!!").starts_with("article-"));
+    }
+
+    #[test]
+    fn tags_are_lowercased_so_that_case_variants_are_one_tag() {
+        let tags =
+            parse_tags(&["LG".into(), "lg".into(), "Twins".into(), "트윈스".into()]).unwrap();
+        assert_eq!(tags, vec!["lg", "twins", "트윈스"]);
     }
 
     #[test]

@@ -2,6 +2,10 @@
 //! window (jobs done and dead, failed runs, how long runs took), all read from the `jobs`
 //! table, so it works without a metrics server and on both backends.
 //!
+//! `queued` counts the jobs a worker may take now; jobs queued for later (retries waiting out
+//! their backoff, order deadlines) are `scheduled`, so a deep `queued` always means work
+//! waiting for a worker.
+//!
 //! Durations are those of each finished job's last run (`finished_at - started_at`);
 //! percentiles are nearest-rank (the smallest duration at or above that share of the runs),
 //! computed by the database. Failed runs are counted from the jobs that finished in the
@@ -20,7 +24,10 @@ use crate::db::Db;
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct QueueReport {
     pub queue: String,
+    /// Queued jobs that are due: a worker may take them now.
     pub queued: i64,
+    /// Queued jobs not due yet (`run_at` in the future).
+    pub scheduled: i64,
     pub running: i64,
     pub dead: i64,
     /// Queued jobs that have failed before and wait for another attempt.
@@ -72,6 +79,11 @@ pub async fn report(db: &Db, window: Duration) -> Result<Report, sqlx::Error> {
             }
         }
     }
+    for (queue, scheduled) in store::scheduled(db, until).await? {
+        let entry = line(&mut queues, &queue);
+        entry.scheduled = scheduled;
+        entry.queued -= scheduled;
+    }
     for (queue, retrying) in store::retrying(db).await? {
         line(&mut queues, &queue).retrying = retrying;
     }
@@ -113,9 +125,10 @@ impl fmt::Display for Report {
         )?;
         writeln!(
             f,
-            "{:<16} {:>8} {:>8} {:>8} {:>8} | {:>8} {:>8} {:>8} {:>9} {:>9} {:>9}",
+            "{:<16} {:>8} {:>9} {:>8} {:>8} {:>8} | {:>8} {:>8} {:>8} {:>9} {:>9} {:>9}",
             "queue",
             "queued",
+            "scheduled",
             "running",
             "retrying",
             "dead",
@@ -132,9 +145,10 @@ impl fmt::Display for Report {
         for q in &self.queues {
             writeln!(
                 f,
-                "{:<16} {:>8} {:>8} {:>8} {:>8} | {:>8} {:>8} {:>8} {:>9} {:>9} {:>9}",
+                "{:<16} {:>8} {:>9} {:>8} {:>8} {:>8} | {:>8} {:>8} {:>8} {:>9} {:>9} {:>9}",
                 q.queue,
                 q.queued,
+                q.scheduled,
                 q.running,
                 q.retrying,
                 q.dead,
@@ -162,6 +176,7 @@ mod tests {
             queues: vec![QueueReport {
                 queue: "images".into(),
                 queued: 3,
+                scheduled: 4,
                 running: 1,
                 dead: 2,
                 retrying: 1,
@@ -183,13 +198,27 @@ mod tests {
         assert_eq!(
             header,
             [
-                "queue", "queued", "running", "retrying", "dead", "|", "done", "dead", "failures",
-                "p50", "ms", "p95", "ms", "max", "ms"
+                "queue",
+                "queued",
+                "scheduled",
+                "running",
+                "retrying",
+                "dead",
+                "|",
+                "done",
+                "dead",
+                "failures",
+                "p50",
+                "ms",
+                "p95",
+                "ms",
+                "max",
+                "ms"
             ]
         );
         assert_eq!(
             row,
-            ["images", "3", "1", "1", "2", "|", "40", "2", "5", "71.2", "180.0", "950.0"]
+            ["images", "3", "4", "1", "1", "2", "|", "40", "2", "5", "71.2", "180.0", "950.0"]
         );
     }
 

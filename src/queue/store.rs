@@ -873,6 +873,17 @@ pub async fn retrying(db: &Db) -> Result<Vec<(String, i64)>, sqlx::Error> {
     .await)
 }
 
+/// Queued jobs not due before `now`, per queue: retries waiting out their backoff, deadline
+/// checks, delayed jobs.
+pub async fn scheduled(db: &Db, now: DateTime<Utc>) -> Result<Vec<(String, i64)>, sqlx::Error> {
+    on_read!(db, pool => sqlx::query_as(
+        "SELECT queue, COUNT(*) FROM jobs WHERE status = 'queued' AND run_at > $1 GROUP BY queue",
+    )
+    .bind(now)
+    .fetch_all(pool)
+    .await)
+}
+
 /// Jobs of one queue that finished since a time (see [`finished_since`]).
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct Finished {

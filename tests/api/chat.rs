@@ -18,7 +18,11 @@ use crate::helpers::{spawn_app_with, Backend, TestApp};
 
 type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
-async fn try_connect(app: &TestApp, team: &str, token: Option<&str>) -> Result<Socket, WsError> {
+pub(crate) async fn try_connect(
+    app: &TestApp,
+    team: &str,
+    token: Option<&str>,
+) -> Result<Socket, WsError> {
     let mut request = format!("ws://{}/api/teams/{team}/chat", app.addr)
         .into_client_request()
         .expect("a valid URL");
@@ -34,7 +38,7 @@ async fn try_connect(app: &TestApp, team: &str, token: Option<&str>) -> Result<S
 }
 
 /// Connects and returns the socket with its `hello` frame read.
-async fn connect(app: &TestApp, team: &str, token: Option<&str>) -> (Socket, Value) {
+pub(crate) async fn connect(app: &TestApp, team: &str, token: Option<&str>) -> (Socket, Value) {
     let mut socket = try_connect(app, team, token).await.expect("socket opens");
     let hello = next_frame(&mut socket).await;
     assert_eq!(hello["type"], "hello", "{hello}");
@@ -42,7 +46,7 @@ async fn connect(app: &TestApp, team: &str, token: Option<&str>) -> (Socket, Val
 }
 
 /// The next JSON frame (pings skipped); fails the test after 5 s.
-async fn next_frame(socket: &mut Socket) -> Value {
+pub(crate) async fn next_frame(socket: &mut Socket) -> Value {
     loop {
         let message = tokio::time::timeout(Duration::from_secs(5), socket.next())
             .await
@@ -74,7 +78,7 @@ async fn close_code(socket: &mut Socket) -> Option<CloseCode> {
         .expect("the socket ends within 5 s")
 }
 
-async fn send(socket: &mut Socket, frame: Value) {
+pub(crate) async fn send(socket: &mut Socket, frame: Value) {
     socket
         .send(Message::Text(frame.to_string().into()))
         .await

@@ -85,6 +85,7 @@ on_both_backends!(
     concurrent_enqueues_share_commits_and_each_caller_gets_its_own_job,
     completing_many_jobs_at_once_keeps_the_lease_check_of_each,
     the_report_shows_depth_finished_jobs_failed_runs_and_run_times,
+    the_report_shows_jobs_due_later_as_scheduled_not_queued,
 );
 
 const LEASE: Duration = Duration::from_secs(30);
@@ -1092,7 +1093,11 @@ async fn the_report_shows_depth_finished_jobs_failed_runs_and_run_times(db: Db) 
         ("other", 1, 0)
     );
     assert_eq!(q.queue, "q");
-    assert_eq!((q.queued, q.running, q.retrying, q.dead), (1, 0, 1, 1));
+    // The retry waits out its backoff: scheduled, not queued.
+    assert_eq!(
+        (q.queued, q.scheduled, q.running, q.retrying, q.dead),
+        (0, 1, 0, 1, 1)
+    );
     assert_eq!(
         (q.done_recent, q.dead_recent, q.failed_runs_recent),
         (1, 1, 1)
@@ -1110,12 +1115,34 @@ async fn the_report_shows_depth_finished_jobs_failed_runs_and_run_times(db: Db) 
     tokio::time::sleep(Duration::from_millis(10)).await;
     let recent = queue::report(&db, Duration::from_millis(5)).await.unwrap();
     let q = &recent.queues[1];
-    assert_eq!((q.queued, q.retrying, q.dead), (1, 1, 1));
+    assert_eq!((q.scheduled, q.retrying, q.dead), (1, 1, 1));
     assert_eq!(
         (q.done_recent, q.dead_recent, q.failed_runs_recent),
         (0, 0, 0)
     );
     assert_eq!(q.run_p50, None);
+}
+
+async fn the_report_shows_jobs_due_later_as_scheduled_not_queued(db: Db) {
+    // Arrange: one job due now, two due in an hour (as a deadline check would be).
+    let later = ballpark::db::now() + chrono::Duration::hours(1);
+    queue::enqueue(&db, NewJob::new("q", "k", json!({})))
+        .await
+        .unwrap();
+    for n in 0..2 {
+        queue::enqueue(&db, NewJob::new("q", "k", json!({ "n": n })).run_at(later))
+            .await
+            .unwrap();
+    }
+
+    // Act
+    let report = queue::report(&db, Duration::from_secs(60)).await.unwrap();
+
+    // Assert
+    let q = &report.queues[0];
+    assert_eq!((q.queue.as_str(), q.queued, q.scheduled), ("q", 1, 2));
+    let table = report.to_string();
+    assert!(table.contains("scheduled"), "{table}");
 }
 
 /// Enqueues `count` jobs of kind "k" in queue "q", one after another (so they are claimed in

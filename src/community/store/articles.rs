@@ -322,7 +322,8 @@ impl Statement {
             ));
         }
         if let Some(tag) = &filter.tag {
-            let p = self.param(Arg::Text(tag.clone()));
+            // Tags are stored in this form (see `tag_key`), so the index lookup stays exact.
+            let p = self.param(Arg::Text(crate::community::domain::tag_key(tag)));
             conditions.push(format!(
                 "a.id IN (SELECT at.article_id FROM article_tags at \
                  JOIN tags t ON t.id = at.tag_id WHERE t.name = {p})"

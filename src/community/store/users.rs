@@ -95,6 +95,18 @@ pub async fn find_by_id(db: &Db, id: i64) -> Result<Option<UserRow>> {
     )
 }
 
+/// Does a user with this id exist? A primary-key probe: the auth extractors run it on every
+/// authenticated request.
+pub async fn exists(db: &Db, id: i64) -> Result<bool> {
+    Ok(
+        on_read!(db, pool => sqlx::query_scalar::<_, i64>("SELECT id FROM users WHERE id = $1")
+        .bind(id)
+        .fetch_optional(pool)
+        .await)?
+        .is_some(),
+    )
+}
+
 /// Is `name` (a username or an email) taken by someone other than `except_id`?
 pub async fn is_taken(db: &Db, column: TakenColumn, value: &str, except_id: i64) -> Result<bool> {
     let sql = match column {

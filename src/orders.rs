@@ -5,16 +5,19 @@
 //! taken twice. So:
 //!
 //! 1. `POST /api/orders` (with an `Idempotency-Key`) reserves stock and writes the order and
-//!    its first jobs (`order.placed`, the vendor and payment deadlines) in one transaction,
-//!    and answers 201 at once with what to pay ([`store::place`]).
+//!    its payment deadline job in one transaction, and answers 201 at once with what to pay
+//!    ([`store::place`]).
 //! 2. The fan pays right away (`POST /api/orders/{id}/payment`) through the
 //!    [`payment::PaymentGateway`], with a key derived from the order, so no retry charges
 //!    twice; an unknown outcome (timeout) is settled by a queued `payment.reconcile` job.
-//! 3. Meanwhile a worker hands the order to the vendor ([`jobs`], `order.placed`), retrying
-//!    with backoff while it is down; the vendor reports progress by signed webhook, which is
-//!    queued (`order.vendor_event`) and applied by a worker.
-//! 4. A rejection, or no acceptance before the deadline, cancels the order; if it was paid, a
-//!    `payment.refund` job gives the money back (compensation).
+//!    An order not paid within the window is cancelled and its stock released.
+//! 3. Only once it is paid does a worker hand the order to the vendor ([`jobs`],
+//!    `order.hand_over`, queued by the transition to `paid`), retrying with backoff while it
+//!    is down, so the kitchen never starts on an order that may still go unpaid; the vendor
+//!    reports progress by signed webhook, which is queued (`order.vendor_event`) and applied
+//!    by a worker.
+//! 4. A rejection, or no acceptance within the deadline after the payment, cancels the order
+//!    and a `payment.refund` job gives the money back (compensation).
 //!
 //! Every change of state goes through one function ([`store::apply_event`]) that runs the
 //! explicit state machine of [`domain`] in a transaction with the history row, the books, the
@@ -40,15 +43,18 @@ use store::FollowUps;
 use vendor::VendorClient;
 
 /// Job kinds of the orders queue.
+/// The hand-over as queued at placing by earlier versions (before the vendor waited for
+/// payment); still handled, by the same paid-only hand-over, so such jobs left in a queue at
+/// an upgrade finish cleanly.
 pub const PLACED_JOB: &str = "order.placed";
 pub const VENDOR_EVENT_JOB: &str = "order.vendor_event";
-pub const VENDOR_DEADLINE_JOB: &str = "order.vendor_deadline";
 pub const PAYMENT_DEADLINE_JOB: &str = "order.payment_deadline";
 pub const RECONCILE_JOB: &str = "payment.reconcile";
-pub use store::{REFUND_JOB, VENDOR_CANCEL_JOB};
+pub use store::{HAND_OVER_JOB, REFUND_JOB, VENDOR_CANCEL_JOB, VENDOR_DEADLINE_JOB};
 
 /// Every job kind the orders module handles.
-pub const JOB_KINDS: [&str; 7] = [
+pub const JOB_KINDS: [&str; 8] = [
+    HAND_OVER_JOB,
     PLACED_JOB,
     VENDOR_EVENT_JOB,
     VENDOR_DEADLINE_JOB,
@@ -110,6 +116,7 @@ impl Orders {
     pub fn follow_ups(&self) -> FollowUps {
         FollowUps {
             queue: self.settings.queue.clone(),
+            vendor_deadline: self.settings.vendor_deadline,
         }
     }
 

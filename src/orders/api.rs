@@ -19,7 +19,7 @@ use super::live::{self, Follow};
 use super::store::{self, ApplyError, NewOrder, OrderRecord, PlaceError, Placed, Scope};
 use super::vendor::{self, VendorWebhook};
 use super::VENDOR_EVENT_JOB;
-use super::{Orders, PAYMENT_DEADLINE_JOB, PLACED_JOB, RECONCILE_JOB, VENDOR_DEADLINE_JOB};
+use super::{Orders, PAYMENT_DEADLINE_JOB, RECONCILE_JOB};
 use crate::app::AppState;
 use crate::auth::AuthUser;
 use crate::community::store::users as user_store;
@@ -265,14 +265,10 @@ async fn place_order(
         lines,
         idempotency_key: key,
         request_hash,
-        jobs: vec![
-            // The vendor may be down for a while: keep trying until the deadline cancels.
-            NewJob::new(&settings.queue, PLACED_JOB, payload.clone()).max_attempts(30),
-            NewJob::new(&settings.queue, VENDOR_DEADLINE_JOB, payload.clone())
-                .run_at(after(settings.vendor_deadline)),
-            NewJob::new(&settings.queue, PAYMENT_DEADLINE_JOB, payload)
-                .run_at(after(settings.payment_window)),
-        ],
+        // Only the payment deadline: the hand-over to the vendor (and its deadline) is queued
+        // by the payment, so the kitchen never starts on an unpaid order.
+        jobs: vec![NewJob::new(&settings.queue, PAYMENT_DEADLINE_JOB, payload)
+            .run_at(after(settings.payment_window))],
     };
     // On a task of its own, so a client that goes away mid-request cannot cancel the
     // transaction half-way (sqlx 0.8's `begin` is not cancel-safe on PostgreSQL, and an order

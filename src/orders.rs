@@ -23,7 +23,8 @@
 //! explicit state machine of [`domain`] in a transaction with the history row, the books, the
 //! stock and the follow-up jobs. Handlers of queued messages are idempotent because the state
 //! machine treats a repeated or stale event as a no-op. Customers and store owners follow
-//! changes live over server-sent events ([`live`]).
+//! changes live over server-sent events ([`live`]), opened with a login token or a
+//! short-lived [`ticket`].
 
 pub mod api;
 pub mod domain;
@@ -31,6 +32,7 @@ pub mod jobs;
 pub mod live;
 pub mod payment;
 pub mod store;
+pub mod ticket;
 pub mod vendor;
 
 use std::sync::Arc;
@@ -84,6 +86,8 @@ pub struct Orders {
     pub vendor: Arc<dyn VendorClient>,
     pub settings: Arc<OrderSettings>,
     pub live: live::LiveHub,
+    /// Tickets that open the live streams without a login token in the URL.
+    pub tickets: Arc<ticket::Tickets>,
 }
 
 impl Orders {
@@ -110,6 +114,7 @@ impl Orders {
                 webhook_secret: config.vendor_webhook_secret.expose().as_bytes().to_vec(),
             }),
             live: live::LiveHub::new(shutdown),
+            tickets: Arc::new(ticket::Tickets::new(config)),
         }
     }
 

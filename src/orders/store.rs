@@ -95,6 +95,25 @@ pub async fn get(db: &Db, id: &str) -> Result<Option<OrderRecord>, sqlx::Error> 
     })
 }
 
+/// Whether nothing more will happen to the order (see [`OrderState::is_terminal`]); `false`
+/// for an unknown order or one whose state does not parse.
+pub async fn is_terminal(db: &Db, id: &str) -> Result<bool, sqlx::Error> {
+    let row: Option<(String, String, bool)> = on_read!(db, pool =>
+        sqlx::query_as("SELECT payment, vendor, cancelled FROM orders WHERE id = $1")
+            .bind(id).fetch_optional(pool).await)?;
+    Ok(row.is_some_and(|(payment, vendor, cancelled)| {
+        match (Payment::parse(&payment), Vendor::parse(&vendor)) {
+            (Some(payment), Some(vendor)) => OrderState {
+                payment,
+                vendor,
+                cancelled,
+            }
+            .is_terminal(),
+            _ => false,
+        }
+    }))
+}
+
 /// Whose orders to list.
 #[derive(Debug, Clone, Copy)]
 pub enum Scope {

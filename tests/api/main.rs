@@ -20,6 +20,7 @@ mod metrics;
 mod ops;
 mod orders;
 mod orders_flow;
+mod orders_stream;
 mod orders_worker;
 mod profiles;
 mod storage_s3;

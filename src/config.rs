@@ -183,7 +183,10 @@ pub struct Config {
     pub sim_payment_mode: String,
     /// How long the simulated gateway takes to answer.
     pub sim_payment_latency_ms: u64,
-    /// The server's own address as vendors reach it (for webhooks); unset uses `bind`.
+    /// Where vendors reach this server (`https://ballpark.example`): the base of the webhook
+    /// callback URL every process that hands orders over gives them (`serve`, and a separate
+    /// `ballpark worker`, which cannot know where `serve` listens). Required in production;
+    /// unset in development, `serve` uses its own listening address and a worker its `bind`.
     pub public_url: Option<String>,
     /// Base URL of the snack bars' vendor API. Unset: `serve` starts the simulated vendor
     /// ([`crate::vendor_sim`]) in-process on a free local port.
@@ -308,6 +311,8 @@ pub struct Overrides {
     pub sim_vendor_step_delay_ms: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sim_vendor_reject_rate: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub public_url: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -395,6 +400,19 @@ impl Config {
                 return invalid(
                     "vendor_webhook_secret must be set (BALLPARK_VENDOR_WEBHOOK_SECRET) in production; the development default is refused",
                 );
+            }
+            if self.public_url.is_none() {
+                return invalid(
+                    "public_url must be set (BALLPARK_PUBLIC_URL) in production: vendors post their webhooks there, and every process that hands orders over (serve, ballpark worker) must give them the same address",
+                );
+            }
+        }
+        if let Some(url) = &self.public_url {
+            let parsed = reqwest::Url::parse(url);
+            if !(url.starts_with("http://") || url.starts_with("https://"))
+                || !parsed.is_ok_and(|u| u.host().is_some())
+            {
+                return invalid("public_url must be an http:// or https:// URL with a host");
             }
         }
         if self.vendor_webhook_secret.expose().is_empty() {
@@ -587,9 +605,39 @@ mod tests {
             env: Environment::Production,
             jwt_secret: Secret::new("x".repeat(40)),
             vendor_webhook_secret: Secret::new("whsec_issued_by_the_vendor"),
+            public_url: Some("https://ballpark.example".into()),
             ..Config::default()
         };
         config.validate().unwrap();
+    }
+
+    #[test]
+    fn production_refuses_to_start_without_public_url() {
+        let config = Config {
+            env: Environment::Production,
+            jwt_secret: Secret::new("x".repeat(40)),
+            vendor_webhook_secret: Secret::new("whsec_issued_by_the_vendor"),
+            public_url: None,
+            ..Config::default()
+        };
+
+        let err = config.validate().unwrap_err().to_string();
+
+        assert!(err.contains("public_url must be set"), "{err}");
+    }
+
+    #[test]
+    fn a_public_url_that_is_not_an_http_url_is_refused() {
+        for url in ["ballpark.example", "ftp://ballpark.example", "http://"] {
+            let config = Config {
+                public_url: Some(url.into()),
+                ..Config::default()
+            };
+
+            let err = config.validate().unwrap_err().to_string();
+
+            assert!(err.contains("public_url"), "{url}: {err}");
+        }
     }
 
     #[test]

@@ -109,6 +109,10 @@ enum Command {
         /// amqp://user:password@host:port/vhost: consume jobs from RabbitMQ.
         #[arg(long)]
         broker: Option<String>,
+        /// Where vendors reach `serve` (the base of their webhook URL); required in
+        /// production. Unset in development: this worker's `bind`.
+        #[arg(long)]
+        public_url: Option<String>,
     },
     /// Manage users.
     User {
@@ -235,13 +239,23 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Worker {
             database_url,
             broker,
+            public_url,
         } => {
             let overrides = Overrides {
                 database_url,
                 broker,
+                public_url,
                 ..Overrides::default()
             };
             let config = Config::load(cli.config.as_deref(), overrides)?;
+            if config.public_url.is_none() {
+                // Only right if `serve` listens on this same `bind`; otherwise vendors call
+                // back nowhere and paid orders wait until their deadline refunds them.
+                tracing::warn!(
+                    bind = %config.bind,
+                    "public_url is unset: vendors will post webhooks to this worker's bind; set public_url (BALLPARK_PUBLIC_URL or --public-url) to where `serve` is reached"
+                );
+            }
             let db = Db::connect(
                 config.database_url.expose(),
                 config.database_max_connections,

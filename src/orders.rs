@@ -5,22 +5,26 @@
 //! taken twice. So:
 //!
 //! 1. `POST /api/orders` (with an `Idempotency-Key`) reserves stock and writes the order and
-//!    its first jobs (`order.placed`, the vendor and payment deadlines) in one transaction,
-//!    and answers 201 at once with what to pay ([`store::place`]).
+//!    its payment deadline job in one transaction, and answers 201 at once with what to pay
+//!    ([`store::place`]).
 //! 2. The fan pays right away (`POST /api/orders/{id}/payment`) through the
 //!    [`payment::PaymentGateway`], with a key derived from the order, so no retry charges
 //!    twice; an unknown outcome (timeout) is settled by a queued `payment.reconcile` job.
-//! 3. Meanwhile a worker hands the order to the vendor ([`jobs`], `order.placed`), retrying
-//!    with backoff while it is down; the vendor reports progress by signed webhook, which is
-//!    queued (`order.vendor_event`) and applied by a worker.
-//! 4. A rejection, or no acceptance before the deadline, cancels the order; if it was paid, a
-//!    `payment.refund` job gives the money back (compensation).
+//!    An order not paid within the window is cancelled and its stock released.
+//! 3. Only once it is paid does a worker hand the order to the vendor ([`jobs`],
+//!    `order.hand_over`, queued by the transition to `paid`), retrying with backoff while it
+//!    is down, so the kitchen never starts on an order that may still go unpaid; the vendor
+//!    reports progress by signed webhook, which is queued (`order.vendor_event`) and applied
+//!    by a worker.
+//! 4. A rejection, or no acceptance within the deadline after the payment, cancels the order
+//!    and a `payment.refund` job gives the money back (compensation).
 //!
 //! Every change of state goes through one function ([`store::apply_event`]) that runs the
 //! explicit state machine of [`domain`] in a transaction with the history row, the books, the
 //! stock and the follow-up jobs. Handlers of queued messages are idempotent because the state
 //! machine treats a repeated or stale event as a no-op. Customers and store owners follow
-//! changes live over server-sent events ([`live`]).
+//! changes live over server-sent events ([`live`]), opened with a login token or a
+//! short-lived [`ticket`].
 
 pub mod api;
 pub mod domain;
@@ -28,6 +32,7 @@ pub mod jobs;
 pub mod live;
 pub mod payment;
 pub mod store;
+pub mod ticket;
 pub mod vendor;
 
 use std::sync::Arc;
@@ -40,15 +45,18 @@ use store::FollowUps;
 use vendor::VendorClient;
 
 /// Job kinds of the orders queue.
+/// The hand-over as queued at placing by earlier versions (before the vendor waited for
+/// payment); still handled, by the same paid-only hand-over, so such jobs left in a queue at
+/// an upgrade finish cleanly.
 pub const PLACED_JOB: &str = "order.placed";
 pub const VENDOR_EVENT_JOB: &str = "order.vendor_event";
-pub const VENDOR_DEADLINE_JOB: &str = "order.vendor_deadline";
 pub const PAYMENT_DEADLINE_JOB: &str = "order.payment_deadline";
 pub const RECONCILE_JOB: &str = "payment.reconcile";
-pub use store::{REFUND_JOB, VENDOR_CANCEL_JOB};
+pub use store::{HAND_OVER_JOB, REFUND_JOB, VENDOR_CANCEL_JOB, VENDOR_DEADLINE_JOB};
 
 /// Every job kind the orders module handles.
-pub const JOB_KINDS: [&str; 7] = [
+pub const JOB_KINDS: [&str; 8] = [
+    HAND_OVER_JOB,
     PLACED_JOB,
     VENDOR_EVENT_JOB,
     VENDOR_DEADLINE_JOB,
@@ -78,6 +86,8 @@ pub struct Orders {
     pub vendor: Arc<dyn VendorClient>,
     pub settings: Arc<OrderSettings>,
     pub live: live::LiveHub,
+    /// Tickets that open the live streams without a login token in the URL.
+    pub tickets: Arc<ticket::Tickets>,
 }
 
 impl Orders {
@@ -104,12 +114,14 @@ impl Orders {
                 webhook_secret: config.vendor_webhook_secret.expose().as_bytes().to_vec(),
             }),
             live: live::LiveHub::new(shutdown),
+            tickets: Arc::new(ticket::Tickets::new(config)),
         }
     }
 
     pub fn follow_ups(&self) -> FollowUps {
         FollowUps {
             queue: self.settings.queue.clone(),
+            vendor_deadline: self.settings.vendor_deadline,
         }
     }
 

@@ -16,12 +16,14 @@ use utoipa_axum::routes;
 use super::domain::{Event, Payment, Status};
 use super::jobs::charge_and_record;
 use super::live::{self, Follow};
-use super::store::{self, ApplyError, NewOrder, OrderRecord, PlaceError, Placed, Scope};
+use super::store::{
+    self, ApplyError, HistoryScope, NewOrder, OrderRecord, PlaceError, Placed, Scope,
+};
 use super::vendor::{self, VendorWebhook};
 use super::VENDOR_EVENT_JOB;
-use super::{Orders, PAYMENT_DEADLINE_JOB, PLACED_JOB, RECONCILE_JOB, VENDOR_DEADLINE_JOB};
+use super::{Orders, PAYMENT_DEADLINE_JOB, RECONCILE_JOB};
 use crate::app::AppState;
-use crate::auth::AuthUser;
+use crate::auth::{AuthUser, MaybeAuthUser};
 use crate::community::store::users as user_store;
 use crate::error::{AppError, Result};
 use crate::http::ApiJson;
@@ -41,8 +43,10 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(get_order))
         .routes(routes!(pay_order))
         .routes(routes!(order_events))
+        .routes(routes!(order_events_ticket))
         .routes(routes!(store_orders))
         .routes(routes!(store_order_events))
+        .routes(routes!(store_order_events_ticket))
         .routes(routes!(vendor_webhook))
 }
 
@@ -265,14 +269,10 @@ async fn place_order(
         lines,
         idempotency_key: key,
         request_hash,
-        jobs: vec![
-            // The vendor may be down for a while: keep trying until the deadline cancels.
-            NewJob::new(&settings.queue, PLACED_JOB, payload.clone()).max_attempts(30),
-            NewJob::new(&settings.queue, VENDOR_DEADLINE_JOB, payload.clone())
-                .run_at(after(settings.vendor_deadline)),
-            NewJob::new(&settings.queue, PAYMENT_DEADLINE_JOB, payload)
-                .run_at(after(settings.payment_window)),
-        ],
+        // Only the payment deadline: the hand-over to the vendor (and its deadline) is queued
+        // by the payment, so the kitchen never starts on an unpaid order.
+        jobs: vec![NewJob::new(&settings.queue, PAYMENT_DEADLINE_JOB, payload)
+            .run_at(after(settings.payment_window))],
     };
     // On a task of its own, so a client that goes away mid-request cannot cancel the
     // transaction half-way (sqlx 0.8's `begin` is not cancel-safe on PostgreSQL, and an order
@@ -339,12 +339,12 @@ async fn list_my_orders(
 }
 
 /// Who may see an order: its customer, the store's owner, and admins.
-async fn visible_order(state: &AppState, auth: &AuthUser, id: &str) -> Result<OrderRecord> {
+async fn visible_order(state: &AppState, user_id: i64, id: &str) -> Result<OrderRecord> {
     let record = store::get(&state.db, id)
         .await?
         .ok_or(AppError::NotFound("order"))?;
-    if record.order.customer_id == auth.id
-        || may_manage_store(state, auth, record.order.store_id).await?
+    if record.order.customer_id == user_id
+        || may_manage_store(state, user_id, record.order.store_id).await?
     {
         Ok(record)
     } else {
@@ -354,14 +354,14 @@ async fn visible_order(state: &AppState, auth: &AuthUser, id: &str) -> Result<Or
 }
 
 /// The store's owner and admins manage a store's orders.
-async fn may_manage_store(state: &AppState, auth: &AuthUser, store_id: i64) -> Result<bool> {
+async fn may_manage_store(state: &AppState, user_id: i64, store_id: i64) -> Result<bool> {
     let Some(owner) = store::store_owner(&state.db, store_id).await? else {
         return Err(AppError::NotFound("store"));
     };
-    if owner == Some(auth.id) {
+    if owner == Some(user_id) {
         return Ok(true);
     }
-    let user = user_store::find_by_id(&state.db, auth.id)
+    let user = user_store::find_by_id(&state.db, user_id)
         .await?
         .ok_or(AppError::Unauthorized)?;
     Ok(user.role == "admin")
@@ -376,7 +376,7 @@ async fn get_order(
     auth: AuthUser,
     Path(id): Path<String>,
 ) -> Result<axum::Json<OrderBody>> {
-    let record = visible_order(&state, &auth, &id).await?;
+    let record = visible_order(&state, auth.id, &id).await?;
     Ok(axum::Json(order_body(&record)))
 }
 
@@ -466,6 +466,9 @@ async fn start_charge(orders: &Orders, id: &str, reconcile: &NewJob) -> Result<(
 pub struct StreamQuery {
     /// Send history rows after this id (the SSE `Last-Event-ID` header wins if present).
     pub after: Option<i64>,
+    /// A ticket from `POST …/events/ticket`, for clients that cannot send an
+    /// `Authorization` header (a browser's `EventSource`). Never put a login token here.
+    pub ticket: Option<String>,
 }
 
 fn last_event_id(headers: &HeaderMap, query: &StreamQuery) -> i64 {
@@ -477,25 +480,101 @@ fn last_event_id(headers: &HeaderMap, query: &StreamQuery) -> i64 {
         .unwrap_or(0)
 }
 
-/// Live status changes of one order, as server-sent events (`event: order`, `id` = history id).
+/// Who opens a stream: the login token's user (`Authorization` header), or else the user a
+/// valid ticket for exactly this stream names. Anything else is 401.
+fn stream_user(
+    state: &AppState,
+    auth: MaybeAuthUser,
+    query: &StreamQuery,
+    follow: &Follow,
+) -> Result<i64> {
+    match (auth.0, &query.ticket) {
+        (Some(user), _) => Ok(user.id),
+        (None, Some(ticket)) => state
+            .orders
+            .tickets
+            .verify(ticket, follow)
+            .map_err(|_| AppError::Unauthorized),
+        (None, None) => Err(AppError::Unauthorized),
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct StreamTicket {
+    /// Pass as `?ticket=` to open the stream; valid for `expiresInSecs`, for this user and
+    /// this stream only.
+    pub ticket: String,
+    pub expires_in_secs: u64,
+    /// The stream's URL with the ticket.
+    pub url: String,
+}
+
+fn stream_ticket(
+    state: &AppState,
+    user_id: i64,
+    follow: &Follow,
+    path: String,
+) -> Result<StreamTicket> {
+    let ticket = state.orders.tickets.issue(user_id, follow)?;
+    Ok(StreamTicket {
+        url: format!("{path}?ticket={ticket}"),
+        ticket,
+        expires_in_secs: super::ticket::TICKET_TTL.as_secs(),
+    })
+}
+
+/// Live status changes of one order, as server-sent events (`event: order`, `id` = history
+/// id). Authenticate with the `Authorization` header or `?ticket=` (see
+/// `POST /api/orders/{id}/events/ticket`). The stream ends after the order's terminal event;
+/// opening it when that was already sent answers 204, which tells an `EventSource` to stop
+/// reconnecting.
 #[utoipa::path(get, path = "/api/orders/{id}/events", tag = "orders",
     params(("id" = String, Path), StreamQuery),
-    responses((status = 200, content_type = "text/event-stream", description = "history rows as they happen"),
-              (status = 401), (status = 404)),
-    security(("token" = [])))]
+    responses((status = 200, content_type = "text/event-stream", description = "history rows as they happen, until the terminal one"),
+              (status = 204, description = "the order is over and everything was sent"),
+              (status = 401, description = "no login token and no valid ticket for this order"), (status = 404),
+              (status = 429, description = "too many streams open")),
+    security((), ("token" = [])))]
 async fn order_events(
     State(state): State<AppState>,
-    auth: AuthUser,
+    auth: MaybeAuthUser,
     Path(id): Path<String>,
     headers: HeaderMap,
     axum::extract::Query(query): axum::extract::Query<StreamQuery>,
 ) -> Result<Response> {
-    visible_order(&state, &auth, &id).await?;
+    let follow = Follow::Order(id.clone());
+    let user_id = stream_user(&state, auth, &query, &follow)?;
+    visible_order(&state, user_id, &id).await?;
     let after = last_event_id(&headers, &query);
+    let nothing_left = store::is_terminal(&state.db, &id).await?
+        && store::history_after(&state.db, HistoryScope::Order(&id), after, 1)
+            .await?
+            .is_empty();
+    if nothing_left {
+        return Ok(StatusCode::NO_CONTENT.into_response());
+    }
     let live = &state.orders.live;
-    live::stream(state.db.clone(), live.clone(), Follow::Order(id), after)
+    live::stream(state.db.clone(), live.clone(), follow, after)
         .map(IntoResponse::into_response)
         .ok_or(AppError::TooManyRequests)
+}
+
+/// A ticket to open the order's live stream without a login token in the URL: valid 60 s,
+/// for the caller and this order only.
+#[utoipa::path(post, path = "/api/orders/{id}/events/ticket", tag = "orders",
+    params(("id" = String, Path)),
+    responses((status = 200, body = StreamTicket), (status = 401), (status = 404)),
+    security(("token" = [])))]
+async fn order_events_ticket(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    Path(id): Path<String>,
+) -> Result<axum::Json<StreamTicket>> {
+    visible_order(&state, auth.id, &id).await?;
+    let follow = Follow::Order(id.clone());
+    let path = format!("/api/orders/{id}/events");
+    Ok(axum::Json(stream_ticket(&state, auth.id, &follow, path)?))
 }
 
 /// A store's newest orders (its owner and admins).
@@ -507,7 +586,7 @@ async fn store_orders(
     auth: AuthUser,
     Path(store_id): Path<i64>,
 ) -> Result<axum::Json<OrdersBody>> {
-    if !may_manage_store(&state, &auth, store_id).await? {
+    if !may_manage_store(&state, auth.id, store_id).await? {
         return Err(AppError::Forbidden);
     }
     let rows = store::list(&state.db, Scope::Store(store_id), LIST_LIMIT).await?;
@@ -517,30 +596,50 @@ async fn store_orders(
 }
 
 /// Live changes of every order of a store, as server-sent events (its owner and admins).
+/// Authenticate with the `Authorization` header or `?ticket=` (see
+/// `POST /api/stores/{id}/orders/events/ticket`).
 #[utoipa::path(get, path = "/api/stores/{id}/orders/events", tag = "orders",
     params(("id" = i64, Path), StreamQuery),
-    responses((status = 200, content_type = "text/event-stream"), (status = 401), (status = 403), (status = 404)),
-    security(("token" = [])))]
+    responses((status = 200, content_type = "text/event-stream"),
+              (status = 401, description = "no login token and no valid ticket for this store"),
+              (status = 403), (status = 404), (status = 429, description = "too many streams open")),
+    security((), ("token" = [])))]
 async fn store_order_events(
     State(state): State<AppState>,
-    auth: AuthUser,
+    auth: MaybeAuthUser,
     Path(store_id): Path<i64>,
     headers: HeaderMap,
     axum::extract::Query(query): axum::extract::Query<StreamQuery>,
 ) -> Result<Response> {
-    if !may_manage_store(&state, &auth, store_id).await? {
+    let follow = Follow::Store(store_id);
+    let user_id = stream_user(&state, auth, &query, &follow)?;
+    if !may_manage_store(&state, user_id, store_id).await? {
         return Err(AppError::Forbidden);
     }
     let after = last_event_id(&headers, &query);
     let live = &state.orders.live;
-    live::stream(
-        state.db.clone(),
-        live.clone(),
-        Follow::Store(store_id),
-        after,
-    )
-    .map(IntoResponse::into_response)
-    .ok_or(AppError::TooManyRequests)
+    live::stream(state.db.clone(), live.clone(), follow, after)
+        .map(IntoResponse::into_response)
+        .ok_or(AppError::TooManyRequests)
+}
+
+/// A ticket to open the store's live stream without a login token in the URL: valid 60 s,
+/// for the caller and this store only.
+#[utoipa::path(post, path = "/api/stores/{id}/orders/events/ticket", tag = "orders",
+    params(("id" = i64, Path)),
+    responses((status = 200, body = StreamTicket), (status = 401), (status = 403), (status = 404)),
+    security(("token" = [])))]
+async fn store_order_events_ticket(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    Path(store_id): Path<i64>,
+) -> Result<axum::Json<StreamTicket>> {
+    if !may_manage_store(&state, auth.id, store_id).await? {
+        return Err(AppError::Forbidden);
+    }
+    let follow = Follow::Store(store_id);
+    let path = format!("/api/stores/{store_id}/orders/events");
+    Ok(axum::Json(stream_ticket(&state, auth.id, &follow, path)?))
 }
 
 /// Progress reports from a store's vendor. The body must be signed (header

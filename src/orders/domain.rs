@@ -3,9 +3,8 @@
 //! touches the database, so every path is unit-tested below.
 //!
 //! ## Two processes side by side
-//! After an order is placed, two things happen at once and finish in either order: the fan
-//! pays ([`Payment`]), and the store's vendor receives, accepts and makes the order
-//! ([`Vendor`]). The state is the pair plus a `cancelled` flag; the [`Status`] the customer
+//! An order has two processes, one after the other: the fan pays ([`Payment`]), then the
+//! store's vendor receives, accepts and makes the order ([`Vendor`]). The state is the pair plus a `cancelled` flag; the [`Status`] the customer
 //! sees is derived from it ([`OrderState::status`]), so it can never disagree with its parts.
 //!
 //! ## Rules a newcomer must know
@@ -17,6 +16,11 @@
 //! - **Money taken is always given back if the order will not be made**: a payment that
 //!   succeeds on a cancelled order, or a cancellation of a paid order, moves the payment to
 //!   `refunding` and emits [`Effect::Refund`] (compensation).
+//! - **The kitchen never starts before the money is in**: the order goes to the vendor only
+//!   when its payment is `paid` (the transition emits [`Effect::HandOver`], once), and vendor
+//!   progress on an unpaid order is refused. So the payment deadline, which cancels only
+//!   unpaid orders, can never cancel (and put back the stock of) food already made or handed
+//!   over, and the vendor's acceptance deadline runs from the payment, not from placing.
 
 use std::fmt;
 
@@ -29,7 +33,7 @@ use super::vendor::VendorProgress;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
-    /// Waiting for payment (the vendor may already have it).
+    /// Waiting for payment (the vendor does not have it yet).
     Placed,
     /// Paid; the vendor has not accepted yet.
     Paid,
@@ -254,6 +258,8 @@ pub enum Effect {
     Refund,
     /// Tell the vendor not to make the order (a queued job).
     CancelAtVendor,
+    /// Hand the paid order to the vendor and start the acceptance deadline (queued jobs).
+    HandOver,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -337,6 +343,13 @@ pub fn apply(state: OrderState, event: &Event) -> Result<Transition, Refused> {
                 VendorProgress::PickedUp => Vendor::PickedUp,
                 VendorProgress::Rejected => unreachable!("matched above"),
             };
+            if state.holds_stock() && state.payment != Payment::Paid {
+                // The vendor never gets an unpaid order, so this report is wrong; recording
+                // it would let the payment deadline cancel food that was made or handed over.
+                return Err(Refused(
+                    "the order is not paid; the store must not make or hand it over",
+                ));
+            }
             if !state.holds_stock() {
                 // Called off on our side: make sure the vendor stops.
                 if state.vendor != Vendor::Rejected && reached < Vendor::PickedUp {
@@ -347,7 +360,10 @@ pub fn apply(state: OrderState, event: &Event) -> Result<Transition, Refused> {
             }
         }
         Event::VendorDeadlinePassed => {
-            if state.holds_stock() && state.vendor <= Vendor::Sent {
+            // The deadline runs from the payment (the hand-over): an unpaid order is the
+            // payment deadline's business.
+            if state.holds_stock() && state.payment == Payment::Paid && state.vendor <= Vendor::Sent
+            {
                 cancel(&mut next, false);
             }
         }
@@ -364,9 +380,20 @@ pub fn apply(state: OrderState, event: &Event) -> Result<Transition, Refused> {
     }
     if state.holds_stock() && !next.holds_stock() {
         effects.push(Effect::ReleaseStock);
-        if next.vendor_has_it() || (next.vendor == Vendor::Pending && next.cancelled) {
+        // A paid order still `pending` may be on its way to the vendor (the hand-over job
+        // can be mid-call), so the vendor is told too; an unpaid one was never sent.
+        let hand_over_may_be_in_flight =
+            next.vendor == Vendor::Pending && next.cancelled && state.payment == Payment::Paid;
+        if next.vendor_has_it() || hand_over_may_be_in_flight {
             effects.push(Effect::CancelAtVendor);
         }
+    }
+    if state.payment != Payment::Paid
+        && next.payment == Payment::Paid
+        && !next.cancelled
+        && next.vendor == Vendor::Pending
+    {
+        effects.push(Effect::HandOver);
     }
     if state.payment != Payment::Refunding && next.payment == Payment::Refunding {
         effects.push(Effect::Refund);
@@ -413,11 +440,11 @@ mod tests {
     }
 
     #[test]
-    fn the_happy_path_ends_picked_up_without_effects() {
+    fn the_happy_path_hands_over_once_paid_and_ends_picked_up() {
         let (state, effects) = run(&[
             Event::ChargeStarted,
-            received(),
             charged(),
+            received(),
             vendor(VendorProgress::Accepted),
             vendor(VendorProgress::Preparing),
             vendor(VendorProgress::Ready),
@@ -425,27 +452,63 @@ mod tests {
         ]);
         assert_eq!(state.status(), Status::PickedUp);
         assert!(state.is_terminal());
+        assert_eq!(effects, vec![Effect::HandOver]);
+    }
+
+    #[test]
+    fn placing_and_starting_a_charge_do_not_hand_the_order_over() {
+        let (state, effects) = run(&[Event::ChargeStarted]);
+        assert_eq!(state.vendor, Vendor::Pending);
         assert!(effects.is_empty());
     }
 
     #[test]
-    fn a_vendor_accepting_before_payment_shows_once_paid() {
-        let (state, _) = run(&[received(), vendor(VendorProgress::Accepted)]);
-        assert_eq!(state.status(), Status::Placed);
-        let (state, _) = run(&[
-            received(),
-            vendor(VendorProgress::Accepted),
-            Event::ChargeStarted,
-            charged(),
-        ]);
-        assert_eq!(state.status(), Status::Accepted);
+    fn a_repeated_payment_hands_the_order_over_only_once() {
+        let (state, _) = run(&[Event::ChargeStarted, charged()]);
+        let again = apply(state, &charged()).unwrap();
+        assert!(!again.changed);
+        assert!(again.effects.is_empty());
+    }
+
+    #[test]
+    fn pickup_of_an_unpaid_order_is_refused() {
+        for progress in [
+            VendorProgress::Accepted,
+            VendorProgress::Preparing,
+            VendorProgress::Ready,
+            VendorProgress::PickedUp,
+        ] {
+            for state in [
+                OrderState::PLACED,
+                run(&[Event::ChargeStarted]).0,
+                run(&[received()]).0,
+            ] {
+                let refused = apply(state, &vendor(progress));
+                assert!(refused.is_err(), "{progress:?} on {state:?}: {refused:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_payment_deadline_cannot_cancel_an_order_the_kitchen_started() {
+        // Arrange: the vendor reports progress before any payment (it must not).
+        let state = OrderState::PLACED;
+        let refused = apply(state, &vendor(VendorProgress::PickedUp));
+        // Act: the payment window passes.
+        let (expired, effects) = run(&[Event::PaymentDeadlinePassed]);
+        // Assert: the report changed nothing, and the expiry released stock of an order the
+        // vendor never had, without asking it to stop anything.
+        assert!(refused.is_err());
+        assert_eq!(expired.status(), Status::Cancelled);
+        assert_eq!(expired.vendor, Vendor::Pending);
+        assert_eq!(effects, vec![Effect::ReleaseStock]);
     }
 
     #[test]
     fn stale_and_duplicate_events_change_nothing() {
         let (state, _) = run(&[
-            received(),
             charged(),
+            received(),
             vendor(VendorProgress::Ready),
             vendor(VendorProgress::Preparing),
         ]);
@@ -458,9 +521,8 @@ mod tests {
     }
 
     #[test]
-    fn a_declined_payment_releases_stock_once_and_tells_the_vendor() {
+    fn a_declined_payment_releases_stock_once_and_never_reaches_the_vendor() {
         let (state, effects) = run(&[
-            received(),
             Event::ChargeStarted,
             Event::ChargeDeclined {
                 reason: "no".into(),
@@ -468,7 +530,7 @@ mod tests {
         ]);
         assert_eq!(state.status(), Status::PaymentFailed);
         assert!(state.is_terminal());
-        assert_eq!(effects, vec![Effect::ReleaseStock, Effect::CancelAtVendor]);
+        assert_eq!(effects, vec![Effect::ReleaseStock]);
         let again = apply(
             state,
             &Event::ChargeDeclined {
@@ -483,8 +545,8 @@ mod tests {
     #[test]
     fn a_rejection_after_payment_cancels_and_refunds() {
         let (state, effects) = run(&[
-            received(),
             charged(),
+            received(),
             Event::Vendor {
                 progress: VendorProgress::Rejected,
                 reason: Some("sold out".into()),
@@ -492,7 +554,10 @@ mod tests {
         ]);
         assert_eq!(state.status(), Status::Cancelled);
         assert!(!state.is_terminal(), "the refund is still due");
-        assert_eq!(effects, vec![Effect::ReleaseStock, Effect::Refund]);
+        assert_eq!(
+            effects,
+            vec![Effect::HandOver, Effect::ReleaseStock, Effect::Refund]
+        );
         let done = apply(
             state,
             &Event::RefundSucceeded {
@@ -505,40 +570,37 @@ mod tests {
     }
 
     #[test]
-    fn a_rejection_before_payment_cancels_without_refund_and_refuses_payment() {
-        let (state, effects) = run(&[
-            received(),
-            Event::Vendor {
-                progress: VendorProgress::Rejected,
-                reason: None,
-            },
-        ]);
-        assert_eq!(state.status(), Status::Cancelled);
-        assert!(state.is_terminal());
-        assert_eq!(effects, vec![Effect::ReleaseStock]);
-        assert_eq!(
-            apply(state, &Event::ChargeStarted),
-            Err(Refused("the order was cancelled"))
-        );
+    fn money_arriving_after_a_cancellation_is_refunded_and_not_handed_over() {
+        let (state, effects) = run(&[Event::PaymentDeadlinePassed, charged()]);
+        assert_eq!(state.payment, Payment::Refunding);
+        assert_eq!(state.vendor, Vendor::Pending);
+        assert_eq!(effects, vec![Effect::ReleaseStock, Effect::Refund]);
     }
 
     #[test]
-    fn money_arriving_after_a_cancellation_is_refunded() {
-        let (state, effects) = run(&[Event::ChargeStarted, Event::VendorDeadlinePassed, charged()]);
-        assert_eq!(state.payment, Payment::Refunding);
+    fn the_vendor_deadline_only_cancels_paid_orders_not_yet_accepted() {
+        let (state, _) = run(&[charged(), received(), vendor(VendorProgress::Accepted)]);
+        assert!(!apply(state, &Event::VendorDeadlinePassed).unwrap().changed);
+        let (state, effects) = run(&[charged(), received(), Event::VendorDeadlinePassed]);
+        assert_eq!(state.status(), Status::Cancelled);
         assert_eq!(
             effects,
-            vec![Effect::ReleaseStock, Effect::CancelAtVendor, Effect::Refund]
+            vec![
+                Effect::HandOver,
+                Effect::ReleaseStock,
+                Effect::CancelAtVendor,
+                Effect::Refund
+            ]
         );
+        let (unpaid, _) = run(&[Event::ChargeStarted]);
+        assert!(!apply(unpaid, &Event::VendorDeadlinePassed).unwrap().changed);
     }
 
     #[test]
-    fn the_vendor_deadline_only_cancels_orders_not_yet_accepted() {
-        let (state, _) = run(&[received(), vendor(VendorProgress::Accepted)]);
-        assert!(!apply(state, &Event::VendorDeadlinePassed).unwrap().changed);
-        let (state, effects) = run(&[received(), Event::VendorDeadlinePassed]);
-        assert_eq!(state.status(), Status::Cancelled);
-        assert_eq!(effects, vec![Effect::ReleaseStock, Effect::CancelAtVendor]);
+    fn a_paid_order_cancelled_before_the_vendor_answered_is_withdrawn_there() {
+        let (state, effects) = run(&[charged(), Event::VendorDeadlinePassed]);
+        assert_eq!(state.vendor, Vendor::Pending);
+        assert!(effects.contains(&Effect::CancelAtVendor), "{effects:?}");
     }
 
     #[test]

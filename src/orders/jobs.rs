@@ -12,8 +12,8 @@ use super::payment::{charge_key, refund_key, ChargeOutcome, ChargeRequest, Refun
 use super::store::{self, ApplyError};
 use super::vendor::{VendorAnswer, VendorError, VendorItem, VendorOrder, VendorWebhook};
 use super::{
-    Orders, PAYMENT_DEADLINE_JOB, PLACED_JOB, RECONCILE_JOB, REFUND_JOB, VENDOR_CANCEL_JOB,
-    VENDOR_DEADLINE_JOB, VENDOR_EVENT_JOB,
+    Orders, HAND_OVER_JOB, PAYMENT_DEADLINE_JOB, PLACED_JOB, RECONCILE_JOB, REFUND_JOB,
+    VENDOR_CANCEL_JOB, VENDOR_DEADLINE_JOB, VENDOR_EVENT_JOB,
 };
 use crate::queue::{Job, JobError, JobHandler};
 
@@ -31,7 +31,7 @@ impl JobHandler for OrderJobs {
                 .ok_or_else(|| JobError::permanent("the job names no order"))
         };
         match job.kind.as_str() {
-            PLACED_JOB => hand_over(orders, &order_id()?).await,
+            HAND_OVER_JOB | PLACED_JOB => hand_over(orders, &order_id()?).await,
             VENDOR_EVENT_JOB => {
                 let hook: VendorWebhook = serde_json::from_value(job.payload["webhook"].clone())
                     .map_err(|e| JobError::permanent(format!("bad webhook payload: {e}")))?;
@@ -91,16 +91,18 @@ fn vendor_error(err: VendorError) -> JobError {
     }
 }
 
-/// `order.placed`: hands the order to the store's vendor, unless that happened already or the
-/// order was called off meanwhile. The vendor dedupes by order id, so a second hand-over
-/// after a crash is harmless.
+/// `order.hand_over`: hands a paid order to the store's vendor, unless that happened already
+/// or the order was called off meanwhile. An order that is not `paid` is never sent: the
+/// kitchen must not start on food that may go unpaid (a legacy `order.placed` job for an
+/// unpaid order ends here; the payment queues the hand-over again). The vendor dedupes by
+/// order id, so a second hand-over after a crash is harmless.
 async fn hand_over(orders: &Orders, order_id: &str) -> Result<(), JobError> {
     let record = load(orders, order_id).await?;
     let state = record
         .order
         .state()
         .map_err(|e| JobError::permanent(format!("{e:#}")))?;
-    if state.vendor != Vendor::Pending || !state.holds_stock() {
+    if state.vendor != Vendor::Pending || !state.holds_stock() || state.payment != Payment::Paid {
         return Ok(());
     }
     let order = VendorOrder {

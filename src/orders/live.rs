@@ -9,6 +9,13 @@
 //! table every [`POLL`]; a transition committed in this process also pokes the [`LiveHub`],
 //! which wakes the streams at once.
 //!
+//! ## When a stream ends
+//! An order's stream ends after it has sent the order's terminal event (picked up, payment
+//! failed, refunded, or cancelled with no money in flight): the state is read *before* the
+//! history, and both are written in one transaction, so a terminal state seen means its row
+//! is in the batch read next. A store's stream runs until the client leaves or the server
+//! shuts down.
+//!
 //! On PostgreSQL, ids from a sequence are handed out before commit, so a store's stream could
 //! see id 8 before id 7 commits. One order's rows are written under the order's row lock, so
 //! per order they commit in id order; the store stream therefore re-reads a short window
@@ -31,6 +38,8 @@ use crate::db::Db;
 pub const POLL: Duration = Duration::from_secs(1);
 /// How far behind its cursor a store stream looks again (see the module notes).
 const REREAD_WINDOW: i64 = 64;
+/// History rows read at once.
+const BATCH: i64 = 200;
 /// Live streams open at once per process; each holds a task and reads the database once a
 /// second. More are refused with 429 (`Retry-After`).
 pub const MAX_STREAMS: usize = 1024;
@@ -70,8 +79,8 @@ pub enum Follow {
     Store(i64),
 }
 
-/// The SSE stream of history rows after `after`, ending at shutdown; `None` when
-/// [`MAX_STREAMS`] are open already.
+/// The SSE stream of history rows after `after`, ending after an order's terminal event or
+/// at shutdown; `None` when [`MAX_STREAMS`] are open already.
 pub fn stream(
     db: Db,
     hub: LiveHub,
@@ -93,8 +102,13 @@ pub fn stream(
                     (cursor - REREAD_WINDOW).max(after),
                 ),
             };
-            match store::history_after(&db, scope, from, 200).await {
+            let finished = match &follow {
+                Follow::Order(id) => store::is_terminal(&db, id).await.unwrap_or(false),
+                Follow::Store(_) => false,
+            };
+            match store::history_after(&db, scope, from, BATCH).await {
                 Ok(rows) => {
+                    let complete = (rows.len() as i64) < BATCH;
                     for row in rows {
                         if row.id <= after || !sent.insert(row.id) {
                             continue;
@@ -106,6 +120,9 @@ pub fn stream(
                     }
                     // Forget what the re-read window can no longer return.
                     sent = sent.split_off(&(cursor - REREAD_WINDOW));
+                    if finished && complete {
+                        return; // the terminal event is sent: end the stream
+                    }
                 }
                 Err(err) => {
                     tracing::warn!(error = %err, "live order stream could not read the history")

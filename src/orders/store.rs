@@ -95,6 +95,25 @@ pub async fn get(db: &Db, id: &str) -> Result<Option<OrderRecord>, sqlx::Error> 
     })
 }
 
+/// Whether nothing more will happen to the order (see [`OrderState::is_terminal`]); `false`
+/// for an unknown order or one whose state does not parse.
+pub async fn is_terminal(db: &Db, id: &str) -> Result<bool, sqlx::Error> {
+    let row: Option<(String, String, bool)> = on_read!(db, pool =>
+        sqlx::query_as("SELECT payment, vendor, cancelled FROM orders WHERE id = $1")
+            .bind(id).fetch_optional(pool).await)?;
+    Ok(row.is_some_and(|(payment, vendor, cancelled)| {
+        match (Payment::parse(&payment), Vendor::parse(&vendor)) {
+            (Some(payment), Some(vendor)) => OrderState {
+                payment,
+                vendor,
+                cancelled,
+            }
+            .is_terminal(),
+            _ => false,
+        }
+    }))
+}
+
 /// Whose orders to list.
 #[derive(Debug, Clone, Copy)]
 pub enum Scope {
@@ -335,29 +354,47 @@ pub async fn purge_idempotency_keys(db: &Db) -> Result<u64, sqlx::Error> {
         .bind(before).execute(pool).await.map(|r| r.rows_affected()))
 }
 
-/// Where the follow-up jobs of transitions go.
+/// Where the follow-up jobs of transitions go, and the timing they need.
 #[derive(Debug, Clone)]
 pub struct FollowUps {
     pub queue: String,
+    /// How long the vendor has to accept a handed-over order.
+    pub vendor_deadline: std::time::Duration,
 }
 
 pub const REFUND_JOB: &str = "payment.refund";
 pub const VENDOR_CANCEL_JOB: &str = "order.vendor_cancel";
+/// Hands a paid order to the vendor.
+pub const HAND_OVER_JOB: &str = "order.hand_over";
+/// Cancels a handed-over order the vendor has not accepted in time.
+pub const VENDOR_DEADLINE_JOB: &str = "order.vendor_deadline";
 
 impl FollowUps {
-    fn job(&self, effect: Effect, order_id: &str) -> Option<NewJob> {
-        let (kind, attempts) = match effect {
-            Effect::ReleaseStock => return None,
+    /// The jobs an effect calls for. Each has a dedup key per order, so a transition that
+    /// is somehow applied twice cannot queue its follow-ups twice.
+    fn jobs(&self, effect: Effect, order_id: &str) -> Vec<NewJob> {
+        let job = |kind: &str| {
+            NewJob::new(&self.queue, kind, serde_json::json!({ "order": order_id }))
+                .dedup_key(format!("{kind}:{order_id}"))
+        };
+        match effect {
+            Effect::ReleaseStock => vec![],
             // Money owed to a customer: keep trying for a long time (about a day with the
             // default backoff), then an admin sees the dead job.
-            Effect::Refund => (REFUND_JOB, 25),
-            Effect::CancelAtVendor => (VENDOR_CANCEL_JOB, 10),
-        };
-        Some(
-            NewJob::new(&self.queue, kind, serde_json::json!({ "order": order_id }))
-                .max_attempts(attempts)
-                .dedup_key(format!("{kind}:{order_id}")),
-        )
+            Effect::Refund => vec![job(REFUND_JOB).max_attempts(25)],
+            Effect::CancelAtVendor => vec![job(VENDOR_CANCEL_JOB).max_attempts(10)],
+            Effect::HandOver => {
+                let deadline = now()
+                    + chrono::Duration::from_std(self.vendor_deadline)
+                        .unwrap_or(chrono::Duration::hours(1));
+                vec![
+                    // The vendor may be down for a while: keep trying until the deadline
+                    // cancels the order (and refunds it).
+                    job(HAND_OVER_JOB).max_attempts(30),
+                    job(VENDOR_DEADLINE_JOB).run_at(deadline),
+                ]
+            }
+        }
     }
 }
 
@@ -455,7 +492,7 @@ pub async fn apply_event(
                         .bind(order_id).bind(at)
                         .execute(&mut **tx).await?;
                 }
-                if let Some(job) = follow_ups.job(*effect, order_id) {
+                for job in follow_ups.jobs(*effect, order_id) {
                     Enqueue::enqueue(&mut **tx, &job).await?;
                 }
             }

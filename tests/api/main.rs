@@ -27,6 +27,8 @@ mod openapi_walk;
 mod ops;
 mod orders;
 mod orders_flow;
+mod orders_stream;
+mod orders_worker;
 mod profiles;
 mod proxy;
 mod routes;

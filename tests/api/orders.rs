@@ -83,13 +83,22 @@ async fn placing_an_order_reserves_stock_and_answers_what_to_pay(app: TestApp) {
     assert_eq!(order["history"][0]["event"], "placed");
     assert_eq!(shop.stock(shop.hotdog).await, 3);
     assert_eq!(shop.stock(shop.beer).await, 99);
-    let jobs = shop
-        .count(&format!(
-            "SELECT COUNT(*) FROM jobs WHERE payload LIKE '%{id}%' AND kind IN \
-             ('order.placed', 'order.vendor_deadline', 'order.payment_deadline')"
-        ))
-        .await;
-    assert_eq!(jobs, 3, "the order's jobs are written with it");
+    let jobs = |kind: &str| {
+        let sql =
+            format!("SELECT COUNT(*) FROM jobs WHERE payload LIKE '%{id}%' AND kind = '{kind}'");
+        let shop = &shop;
+        async move { shop.count(&sql).await }
+    };
+    assert_eq!(
+        jobs("order.payment_deadline").await,
+        1,
+        "the payment deadline is written with the order"
+    );
+    assert_eq!(
+        jobs("order.hand_over").await + jobs("order.vendor_deadline").await,
+        0,
+        "nothing goes to the vendor before the order is paid"
+    );
 }
 
 async fn the_same_key_and_body_replay_the_first_response(app: TestApp) {
@@ -404,6 +413,15 @@ async fn an_order_not_paid_in_time_is_cancelled_and_its_stock_released(app: Test
 
     assert_eq!(order["reason"], "the order was not paid in time");
     assert_eq!(shop.stock(shop.hotdog).await, 5);
+    assert_eq!(order["vendor"], "pending", "never handed over: {order}");
+    let sim = app
+        .vendor
+        .as_ref()
+        .expect("the in-process simulated vendor");
+    assert!(
+        sim.order(id).is_none(),
+        "the vendor never saw the unpaid order"
+    );
     let (status, _) = pay(&app, &shop.fan, id).await;
     assert_eq!(status, StatusCode::CONFLICT);
 }

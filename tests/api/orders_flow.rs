@@ -127,7 +127,7 @@ async fn a_vendor_that_is_down_for_a_while_gets_the_order_once_it_is_back(app: T
     let id = placed_and_paid(&app, &shop, "k").await;
     let attempts = || async {
         shop.count(&format!(
-            "SELECT CAST(COALESCE(MAX(attempts), 0) AS BIGINT) FROM jobs WHERE kind = 'order.placed' AND payload LIKE '%{id}%'"
+            "SELECT CAST(COALESCE(MAX(attempts), 0) AS BIGINT) FROM jobs WHERE kind = 'order.hand_over' AND payload LIKE '%{id}%'"
         ))
         .await
     };
@@ -257,6 +257,67 @@ async fn duplicate_late_and_out_of_order_webhooks_have_one_effect(app: TestApp) 
     wait_for(&app, &shop.fan, &id, LONG, |o| o["status"] == "picked_up").await;
 }
 
+fn short_payment_window(config: &mut Config) {
+    quick_vendor(config);
+    config.payment_window_secs = 2;
+}
+
+/// The scenario: an unpaid order reported picked up, then expired, used to end
+/// `cancelled` with its stock back although the food was handed over.
+async fn a_vendor_report_on_an_unpaid_order_changes_nothing_and_the_order_still_expires(
+    app: TestApp,
+) {
+    let shop = open_shop(&app).await;
+    let secret = Config::default().vendor_webhook_secret.expose().to_string();
+    let (status, placed) = place(&app, &shop.fan, "k", &shop.order(&[(shop.beer, 2)])).await;
+    assert_eq!(status, StatusCode::CREATED, "{placed}");
+    let id = placed["order"]["id"].as_str().unwrap().to_string();
+
+    for event in [VendorProgress::Accepted, VendorProgress::PickedUp] {
+        assert_eq!(
+            send_webhook(&app, &id, event, &secret).await,
+            StatusCode::ACCEPTED
+        );
+    }
+    let order = wait_for(&app, &shop.fan, &id, LONG, |o| o["status"] == "cancelled").await;
+
+    assert_eq!(order["vendor"], "pending", "{order}");
+    assert_eq!(order["reason"], "the order was not paid in time");
+    assert!(
+        !events(&order).iter().any(|e| e.starts_with("vendor_")),
+        "no vendor progress recorded: {order}"
+    );
+    assert!(vendor(&app).order(&id).is_none(), "never handed over");
+    assert_eq!(shop.stock(shop.beer).await, 100);
+    assert_eq!(shop.gateway_balance().await, 0);
+}
+
+/// The vendor's acceptance deadline runs from the payment: an order paid late in its payment
+/// window is not cancelled by a deadline counted from placing.
+async fn an_order_paid_late_in_its_window_still_reaches_the_vendor(app: TestApp) {
+    let shop = open_shop(&app).await;
+    let (status, placed) = place(&app, &shop.fan, "k", &shop.order(&[(shop.beer, 1)])).await;
+    assert_eq!(status, StatusCode::CREATED, "{placed}");
+    let id = placed["order"]["id"].as_str().unwrap().to_string();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+
+    let (status, paid) = pay(&app, &shop.fan, &id).await;
+
+    assert_eq!(status, StatusCode::OK, "{paid}");
+    let order = wait_for(&app, &shop.fan, &id, LONG, |o| o["status"] == "picked_up").await;
+    let events = events(&order);
+    let paid_at = events.iter().position(|e| e == "charge_succeeded");
+    let received_at = events.iter().position(|e| e == "vendor_received");
+    assert!(paid_at < received_at, "paid before handed over: {events:?}");
+    assert_eq!(shop.gateway_balance().await, 4500);
+}
+
+fn late_payment(config: &mut Config) {
+    quick_vendor(config);
+    config.payment_window_secs = 30;
+    config.vendor_accept_deadline_secs = 1;
+}
+
 async fn webhooks_need_a_valid_signature_and_a_known_order(app: TestApp) {
     let shop = open_shop(&app).await;
     let secret = Config::default().vendor_webhook_secret.expose().to_string();
@@ -374,6 +435,10 @@ crate::on_both_backends_with!(flow, quick_vendor;
     the_customer_and_the_store_owner_see_changes_live,
     strangers_cannot_follow_an_order_or_a_store,
 );
+crate::on_both_backends_with!(unpaid, short_payment_window;
+    a_vendor_report_on_an_unpaid_order_changes_nothing_and_the_order_still_expires);
+crate::on_both_backends_with!(late, late_payment;
+    an_order_paid_late_in_its_window_still_reaches_the_vendor);
 crate::on_both_backends_with!(slow, slow_vendor; placing_an_order_does_not_wait_for_a_slow_vendor);
 crate::on_both_backends_with!(deadline, impatient;
     an_order_the_vendor_does_not_accept_in_time_is_cancelled_refunded_and_withdrawn);
@@ -397,6 +462,14 @@ crate::on_both_backends_with!(flow_through_rabbitmq, quick_vendor_via_rabbitmq;
 );
 crate::on_both_backends_with!(webhooks_through_rabbitmq, silent_vendor_via_rabbitmq;
     duplicate_late_and_out_of_order_webhooks_have_one_effect);
+
+fn short_payment_window_via_rabbitmq(config: &mut Config) {
+    short_payment_window(config);
+    crate::uploads::via_rabbitmq(config);
+}
+
+crate::on_both_backends_with!(unpaid_through_rabbitmq, short_payment_window_via_rabbitmq;
+    a_vendor_report_on_an_unpaid_order_changes_nothing_and_the_order_still_expires);
 
 fn impatient_via_rabbitmq(config: &mut Config) {
     impatient(config);

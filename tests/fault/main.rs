@@ -3,7 +3,7 @@
 //! again and again, and, on the RabbitMQ backend, RabbitMQ itself is restarted. Afterwards
 //! every order must be in a terminal state and the books must balance: what the payment
 //! gateway charged minus what it refunded equals the total of the orders picked up; no order
-//! is charged twice; stock matches what was sold.
+//! is charged twice; no order is handed over unpaid; stock matches what was sold.
 //!
 //! Its own test binary, because restarting RabbitMQ would disturb the other binaries' tests;
 //! cargo runs test binaries one after another.
@@ -288,6 +288,41 @@ async fn orders_survive_killed_workers(backend: Backend, rabbitmq: bool) {
         )
         .await;
     assert_eq!(ours, fulfilled, "our books agree with the gateway's");
+    // ...no order was handed over unpaid: in our history, no vendor step comes before the
+    // charge; at the vendor, every order it got was paid, and what it handed over is
+    // `picked_up` here (not cancelled with its stock back)...
+    let vendor_before_payment = shop
+        .count(
+            "SELECT COUNT(*) FROM orders o WHERE EXISTS (SELECT 1 FROM order_history h \
+             WHERE h.order_id = o.id AND h.event IN ('vendor_received', 'vendor_accepted', \
+             'vendor_preparing', 'vendor_ready', 'vendor_picked_up') AND NOT EXISTS \
+             (SELECT 1 FROM order_history c WHERE c.order_id = o.id \
+              AND c.event = 'charge_succeeded' AND c.id < h.id))",
+        )
+        .await;
+    assert_eq!(
+        vendor_before_payment, 0,
+        "orders with vendor steps before payment"
+    );
+    let sim = vendor.handle();
+    for id in &ids {
+        // The vendor also records a cancellation of an order it never received.
+        let Some(at_vendor) = sim.order(id).filter(|o| o.vendor_ref.is_some()) else {
+            continue;
+        };
+        let (status, charged): (String, i64) = on_read!(&shop.db, pool => sqlx::query_as(
+            "SELECT status, CAST((SELECT COUNT(*) FROM payments p WHERE p.order_id = o.id \
+             AND p.kind = 'charge') AS BIGINT) FROM orders o WHERE o.id = $1")
+            .bind(id).fetch_one(pool).await)
+        .unwrap();
+        assert_eq!(charged, 1, "order {id} was handed over unpaid");
+        if at_vendor.state == ballpark::vendor_sim::SimOrderState::PickedUp {
+            assert_eq!(
+                status, "picked_up",
+                "order {id} was handed over but is {status}"
+            );
+        }
+    }
     // ...and stock matches what was sold.
     for (item, before) in [(shop.hotdog, stock_before.0), (shop.beer, stock_before.1)] {
         let sold: i64 = on_read!(&shop.db, pool => sqlx::query_scalar(

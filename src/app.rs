@@ -327,6 +327,7 @@ fn router(state: AppState) -> Router {
         .merge(crate::media::uploads::media_router())
         .merge(crate::web::router())
         .fallback(|| async { AppError::NotFound("route") })
+        .route_layer(axum::middleware::from_fn_with_state(state.metrics.clone(), crate::metrics::track_http))
         .layer(axum::middleware::from_fn(crate::http::reject_nul))
         .layer(DefaultBodyLimit::max(state.config.body_limit_bytes))
         .layer(cors(&state.config.cors_origins))

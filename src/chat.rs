@@ -21,6 +21,7 @@
 pub mod api;
 pub mod domain;
 pub mod hub;
+pub mod metrics;
 pub mod socket;
 pub mod store;
 
@@ -63,12 +64,13 @@ pub async fn post(
     author_id: i64,
     body: &MessageBody,
 ) -> Result<ChatMessage, PostError> {
-    state
-        .chat
-        .limiter()
-        .check(author_id)
-        .map_err(PostError::RateLimited)?;
+    let figures = metrics::ChatMetrics::new(&state.metrics);
+    if let Err(wait) = state.chat.limiter().check(author_id) {
+        figures.rate_limited();
+        return Err(PostError::RateLimited(wait));
+    }
     let id = store::insert(&state.db, team, author_id, body.as_str()).await?;
+    figures.posted();
     let message: ChatMessage = store::by_id(&state.db, id)
         .await?
         .ok_or(AppError::NotFound("message"))?

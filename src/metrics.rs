@@ -22,6 +22,10 @@
 //!   the internet never shows its figures to anyone by default. `ballpark worker` has no HTTP
 //!   server; with `metrics_bind` set it serves `/metrics` alone on that address, same rules. The figures are not secret
 //!   (queue names, counts, durations), but they are not the public's either.
+//! - **HTTP figures** ([`track_http`]) are labelled with the matched route *template*
+//!   (`/api/orders/{id}`), never the raw path, so ids cannot blow up the number of series;
+//!   the middleware is a `route_layer`, so requests that match no route are not counted.
+//!   A series appears with its first request (no zeros for routes nobody called).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -29,8 +33,9 @@ use std::time::Duration;
 
 use ::metrics::{Counter, Gauge, Histogram, Key, Label, Metadata, Recorder, Unit};
 use anyhow::Context;
-use axum::extract::{FromRef, State};
-use axum::http::{header, HeaderMap};
+use axum::extract::{FromRef, MatchedPath, Request, State};
+use axum::http::{header, HeaderMap, Method};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
@@ -52,6 +57,9 @@ use crate::queue::QueueMetrics;
 const SECONDS_BUCKETS: &[f64] = &[
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0,
 ];
+
+const HTTP_REQUESTS: &str = "ballpark_http_requests_total";
+const HTTP_DURATION: &str = "ballpark_http_request_duration_seconds";
 
 /// How often [`Metrics::run_upkeep`] drains histogram samples.
 pub const UPKEEP_INTERVAL: Duration = Duration::from_secs(5);
@@ -86,10 +94,21 @@ impl Metrics {
             .expect("the bucket list is not empty")
             .build_recorder();
         let handle = recorder.handle();
-        Metrics {
+        let metrics = Metrics {
             recorder: Arc::new(recorder),
             handle,
-        }
+        };
+        metrics.describe_counter(
+            HTTP_REQUESTS,
+            None,
+            "HTTP requests answered, by method, route template and status class.",
+        );
+        metrics.describe_histogram(
+            HTTP_DURATION,
+            Some(Unit::Seconds),
+            "Time to answer an HTTP request (to its response head; a stream's life is not included), by method, route template and status class.",
+        );
+        metrics
     }
 
     /// The counter `name` with `labels`; the same name and labels give the same counter.
@@ -236,6 +255,47 @@ async fn scrape(State(state): State<Scrape>, headers: HeaderMap) -> Result<Respo
         state.metrics.render(),
     )
         .into_response())
+}
+
+/// Middleware, applied as a `route_layer` (so the matched route is known): counts each request
+/// and records how long it took, by method, route template and status class (`2xx`…).
+pub async fn track_http(
+    State(metrics): State<Metrics>,
+    route: Option<MatchedPath>,
+    request: Request,
+    next: Next,
+) -> Response {
+    // Only the methods the API uses; anything else is one label value, not one per verb sent.
+    let method = match *request.method() {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::PATCH => "PATCH",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        _ => "other",
+    };
+    let route = route.map(|r| r.as_str().to_owned());
+    let started = std::time::Instant::now();
+    let response = next.run(request).await;
+    let class = match response.status().as_u16() {
+        100..=199 => "1xx",
+        200..=299 => "2xx",
+        300..=399 => "3xx",
+        400..=499 => "4xx",
+        _ => "5xx",
+    };
+    let labels = [
+        ("method", method),
+        ("route", route.as_deref().unwrap_or("unmatched")),
+        ("status", class),
+    ];
+    metrics.counter(HTTP_REQUESTS, &labels).increment(1);
+    metrics
+        .histogram(HTTP_DURATION, &labels)
+        .record(started.elapsed().as_secs_f64());
+    response
 }
 
 /// Compares without stopping at the first difference, so response times do not tell how much

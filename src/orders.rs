@@ -30,6 +30,7 @@ pub mod api;
 pub mod domain;
 pub mod jobs;
 pub mod live;
+pub mod metrics;
 pub mod payment;
 pub mod store;
 pub mod ticket;

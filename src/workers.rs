@@ -19,6 +19,7 @@ use crate::media::jobs::{self, ImageJobs, MakeWebp, OptimizeImage};
 use crate::media::pool::ImagePool;
 use crate::media::storage::Storage;
 use crate::orders::jobs::OrderJobs;
+use crate::orders::metrics::OrderMetrics;
 use crate::orders::{Orders, JOB_KINDS as ORDER_JOBS};
 use crate::queue::amqp::relay::{Relay, RelayConfig};
 use crate::queue::amqp::worker::{AmqpWorker, AmqpWorkerConfig};
@@ -91,8 +92,9 @@ pub async fn start(
             .queue(&config.orders_queue, config.orders_workers),
         )
         .metrics(metrics.clone());
+        let order_metrics = OrderMetrics::new(metrics.recorder());
         for kind in ORDER_JOBS {
-            pool = pool.register(kind, OrderJobs(orders.clone()));
+            pool = pool.register(kind, OrderJobs(orders.clone(), order_metrics.clone()));
         }
         let wakeup = pool.wakeup();
         let images_pool = ImagePool::new(config.image_workers, config.image_worker_nice)?;
@@ -162,9 +164,11 @@ pub async fn start(
                 )
                 .register(jobs::OPTIMIZE, OptimizeImage(images.clone()))
                 .register(jobs::WEBP, MakeWebp(images))
-                .metrics(metrics);
+                .metrics(metrics.clone());
+                let order_metrics = OrderMetrics::new(metrics.recorder());
                 for kind in ORDER_JOBS {
-                    worker = worker.register(kind, OrderJobs(orders.clone()));
+                    worker =
+                        worker.register(kind, OrderJobs(orders.clone(), order_metrics.clone()));
                 }
                 let result = worker.run(broker.clone(), token).await;
                 broker.close().await;

@@ -224,6 +224,7 @@ pub async fn serve(
     user: Option<Viewer>,
     _slot: OwnedSemaphorePermit,
 ) {
+    let _open = super::metrics::ChatMetrics::new(&state.metrics).socket_open();
     let shutdown = state.chat.shutdown().clone();
     let mut room = state.chat.subscribe(&team);
     let mut session = Session {

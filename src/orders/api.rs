@@ -16,6 +16,7 @@ use utoipa_axum::routes;
 use super::domain::{Event, Payment, Status};
 use super::jobs::charge_and_record;
 use super::live::{self, Follow};
+use super::metrics::OrderMetrics;
 use super::store::{
     self, ApplyError, HistoryScope, NewOrder, OrderRecord, PlaceError, Placed, Scope,
 };
@@ -289,6 +290,7 @@ async fn place_order(
     .map_err(|e| anyhow::anyhow!("the order task failed: {e}"))??;
     let (status, body) = match placed {
         Ok(Placed::Created { status, body }) => {
+            OrderMetrics::new(&state.metrics).placed();
             if let Some(wakeup) = &state.queue_wakeup {
                 wakeup.wake();
             }
@@ -418,9 +420,10 @@ async fn pay_order(
     // not cancel them half-way (see `place_order`).
     let charge = {
         let (orders, id, total) = (orders.clone(), id.clone(), record.order.total_won);
+        let metrics = OrderMetrics::new(&state.metrics);
         tokio::spawn(async move {
             start_charge(&orders, &id, &reconcile).await?;
-            let outcome = charge_and_record(&orders, &id, total).await;
+            let outcome = charge_and_record(&orders, &metrics, &id, total).await;
             orders.live.poke();
             Ok::<_, AppError>(outcome)
         })

@@ -8,6 +8,7 @@
 //! Their failures are retryable job errors, so the queue retries them with backoff.
 
 use super::domain::{Event, Payment, Vendor};
+use super::metrics::OrderMetrics;
 use super::payment::{charge_key, refund_key, ChargeOutcome, ChargeRequest, RefundRequest};
 use super::store::{self, ApplyError};
 use super::vendor::{VendorAnswer, VendorError, VendorItem, VendorOrder, VendorWebhook};
@@ -18,12 +19,13 @@ use super::{
 use crate::queue::{Job, JobError, JobHandler};
 
 /// One handler for every kind of the orders queue, dispatching on the job's kind.
-pub struct OrderJobs(pub Orders);
+pub struct OrderJobs(pub Orders, pub OrderMetrics);
 
 #[async_trait::async_trait]
 impl JobHandler for OrderJobs {
     async fn handle(&self, job: &Job) -> Result<(), JobError> {
         let orders = &self.0;
+        let metrics = &self.1;
         let order_id = || {
             job.payload["order"]
                 .as_str()
@@ -31,7 +33,7 @@ impl JobHandler for OrderJobs {
                 .ok_or_else(|| JobError::permanent("the job names no order"))
         };
         match job.kind.as_str() {
-            HAND_OVER_JOB | PLACED_JOB => hand_over(orders, &order_id()?).await,
+            HAND_OVER_JOB | PLACED_JOB => hand_over(orders, metrics, &order_id()?).await,
             VENDOR_EVENT_JOB => {
                 let hook: VendorWebhook = serde_json::from_value(job.payload["webhook"].clone())
                     .map_err(|e| JobError::permanent(format!("bad webhook payload: {e}")))?;
@@ -39,14 +41,16 @@ impl JobHandler for OrderJobs {
                     progress: hook.event,
                     reason: hook.reason.clone(),
                 };
-                apply(orders, &hook.order_id, &event).await
+                apply(orders, metrics, &hook.order_id, &event).await
             }
-            VENDOR_DEADLINE_JOB => apply(orders, &order_id()?, &Event::VendorDeadlinePassed).await,
+            VENDOR_DEADLINE_JOB => {
+                apply(orders, metrics, &order_id()?, &Event::VendorDeadlinePassed).await
+            }
             PAYMENT_DEADLINE_JOB => {
-                apply(orders, &order_id()?, &Event::PaymentDeadlinePassed).await
+                apply(orders, metrics, &order_id()?, &Event::PaymentDeadlinePassed).await
             }
-            RECONCILE_JOB => reconcile(orders, &order_id()?).await,
-            REFUND_JOB => refund(orders, &order_id()?).await,
+            RECONCILE_JOB => reconcile(orders, metrics, &order_id()?).await,
+            REFUND_JOB => refund(orders, metrics, &order_id()?).await,
             VENDOR_CANCEL_JOB => orders
                 .vendor
                 .cancel(&order_id()?)
@@ -58,11 +62,17 @@ impl JobHandler for OrderJobs {
 }
 
 /// Applies an event; a refusal here is a no-op (the state moved on), not a failure.
-async fn apply(orders: &Orders, order_id: &str, event: &Event) -> Result<(), JobError> {
+async fn apply(
+    orders: &Orders,
+    metrics: &OrderMetrics,
+    order_id: &str,
+    event: &Event,
+) -> Result<(), JobError> {
     match store::apply_event(&orders.db, order_id, event, &orders.follow_ups(), None).await {
         Ok(applied) => {
             if applied.transition.changed {
                 orders.live.poke();
+                metrics.transition(applied.before, applied.transition.next);
             }
             Ok(())
         }
@@ -96,7 +106,11 @@ fn vendor_error(err: VendorError) -> JobError {
 /// kitchen must not start on food that may go unpaid (a legacy `order.placed` job for an
 /// unpaid order ends here; the payment queues the hand-over again). The vendor dedupes by
 /// order id, so a second hand-over after a crash is harmless.
-async fn hand_over(orders: &Orders, order_id: &str) -> Result<(), JobError> {
+async fn hand_over(
+    orders: &Orders,
+    metrics: &OrderMetrics,
+    order_id: &str,
+) -> Result<(), JobError> {
     let record = load(orders, order_id).await?;
     let state = record
         .order
@@ -130,17 +144,21 @@ async fn hand_over(orders: &Orders, order_id: &str) -> Result<(), JobError> {
         },
         Err(err @ VendorError::Unavailable(_)) => return Err(JobError::retry(err)),
     };
-    apply(orders, order_id, &event).await
+    apply(orders, metrics, order_id, &event).await
 }
 
 /// `payment.reconcile`: settles a charge whose answer never came (timeout, crash) by asking
 /// the gateway again with the same key, which answers with what happened the first time.
-async fn reconcile(orders: &Orders, order_id: &str) -> Result<(), JobError> {
+async fn reconcile(
+    orders: &Orders,
+    metrics: &OrderMetrics,
+    order_id: &str,
+) -> Result<(), JobError> {
     let record = load(orders, order_id).await?;
     if record.order.payment != Payment::Charging.as_str() {
         return Ok(()); // settled meanwhile
     }
-    charge_and_record(orders, order_id, record.order.total_won)
+    charge_and_record(orders, metrics, order_id, record.order.total_won)
         .await
         .map(|_| ())
 }
@@ -149,6 +167,7 @@ async fn reconcile(orders: &Orders, order_id: &str) -> Result<(), JobError> {
 /// Returns the event applied.
 pub async fn charge_and_record(
     orders: &Orders,
+    metrics: &OrderMetrics,
     order_id: &str,
     amount_won: i64,
 ) -> Result<Event, JobError> {
@@ -162,18 +181,23 @@ pub async fn charge_and_record(
         orders.gateway.charge(&request),
     )
     .await
-    .map_err(|_| JobError::retry("the payment gateway did not answer in time"))?
-    .map_err(JobError::retry)?;
+    .map_err(|_| JobError::retry("the payment gateway did not answer in time"))
+    .and_then(|answer| answer.map_err(JobError::retry));
     let event = match outcome {
-        ChargeOutcome::Approved { reference } => Event::ChargeSucceeded { reference },
-        ChargeOutcome::Declined { reason } => Event::ChargeDeclined { reason },
+        Ok(ChargeOutcome::Approved { reference }) => Event::ChargeSucceeded { reference },
+        Ok(ChargeOutcome::Declined { reason }) => Event::ChargeDeclined { reason },
+        Err(err) => {
+            metrics.payment(None);
+            return Err(err);
+        }
     };
-    apply(orders, order_id, &event).await?;
+    metrics.payment(Some(&event));
+    apply(orders, metrics, order_id, &event).await?;
     Ok(event)
 }
 
 /// `payment.refund`: gives the money back for an order the transition marked `refunding`.
-async fn refund(orders: &Orders, order_id: &str) -> Result<(), JobError> {
+async fn refund(orders: &Orders, metrics: &OrderMetrics, order_id: &str) -> Result<(), JobError> {
     let record = load(orders, order_id).await?;
     if record.order.payment != Payment::Refunding.as_str() {
         return Ok(());
@@ -191,5 +215,11 @@ async fn refund(orders: &Orders, order_id: &str) -> Result<(), JobError> {
     .await
     .map_err(|_| JobError::retry("the payment gateway did not answer in time"))?
     .map_err(JobError::retry)?;
-    apply(orders, order_id, &Event::RefundSucceeded { reference }).await
+    apply(
+        orders,
+        metrics,
+        order_id,
+        &Event::RefundSucceeded { reference },
+    )
+    .await
 }

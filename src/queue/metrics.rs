@@ -18,7 +18,10 @@
 //!   it ran, so sum counters across instances. The depth gauges are read from the shared
 //!   `jobs` table at scrape time, so every instance reports the same figure (take the max,
 //!   never the sum), and they are right however many processes enqueue and work.
-//! - Handles are looked up once per queue and kind ([`QueueMetrics::job`]), not per job.
+//! - A series appears with its first event, not at 0 before it: a worker serves every kind
+//!   on every queue it is given, so most queue × kind combinations never happen. Absent
+//!   means zero (PromQL: `or vector(0)`). The depth gauges are the exception: a watched
+//!   queue shows 0 when empty.
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
@@ -89,27 +92,24 @@ impl QueueMetrics {
         }
     }
 
-    /// The instruments of jobs of `kind` in `queue`. Registering them makes them show (at 0)
-    /// before the first job, and makes the queue's depth reported.
+    /// The instruments of jobs of `kind` in `queue`, and the queue's depth reported from now
+    /// on. The series themselves appear with their first event: every worker is set up for
+    /// every kind on every queue it serves, and registering all those combinations up front
+    /// filled a scrape with zeros that never move (84 KB of them).
     pub fn job(&self, queue: &str, kind: &str) -> JobInstruments {
         self.watch(queue);
-        let labels = [("queue", queue), ("kind", kind)];
-        let m = &self.metrics;
         JobInstruments {
-            completed: m.counter(COMPLETED, &labels),
-            failed: m.counter(FAILED, &labels),
-            retried: m.counter(RETRIED, &labels),
-            dead: m.counter(DEAD, &labels),
-            expired: m.counter(EXPIRED, &labels),
-            completed_seconds: m.histogram(
-                DURATION,
-                &[("queue", queue), ("kind", kind), ("outcome", "completed")],
-            ),
-            failed_seconds: m.histogram(
-                DURATION,
-                &[("queue", queue), ("kind", kind), ("outcome", "failed")],
-            ),
+            target: Some(Arc::new(Target {
+                metrics: self.metrics.clone(),
+                queue: queue.to_owned(),
+                kind: kind.to_owned(),
+            })),
         }
+    }
+
+    /// The recorder these instruments write into (for other parts of a worker process).
+    pub fn recorder(&self) -> &Metrics {
+        &self.metrics
     }
 
     pub fn duplicates(&self, queue: &str) -> Counter {
@@ -157,54 +157,75 @@ impl QueueMetrics {
     }
 }
 
-/// The instruments of one queue and kind.
+/// The instruments of one queue and kind; each series is registered at its first event.
 #[derive(Clone, Debug)]
 pub struct JobInstruments {
-    completed: Counter,
-    failed: Counter,
-    retried: Counter,
-    dead: Counter,
-    expired: Counter,
-    completed_seconds: Histogram,
-    failed_seconds: Histogram,
+    target: Option<Arc<Target>>,
+}
+
+#[derive(Debug)]
+struct Target {
+    metrics: Metrics,
+    queue: String,
+    kind: String,
+}
+
+impl Target {
+    fn counter(&self, name: &'static str) -> Counter {
+        self.metrics
+            .counter(name, &[("queue", &self.queue), ("kind", &self.kind)])
+    }
+
+    fn seconds(&self, outcome: &str) -> Histogram {
+        self.metrics.histogram(
+            DURATION,
+            &[
+                ("queue", &self.queue),
+                ("kind", &self.kind),
+                ("outcome", outcome),
+            ],
+        )
+    }
 }
 
 impl JobInstruments {
     /// Instruments that record nothing, for workers given no [`QueueMetrics`].
     pub fn noop() -> Self {
-        JobInstruments {
-            completed: Counter::noop(),
-            failed: Counter::noop(),
-            retried: Counter::noop(),
-            dead: Counter::noop(),
-            expired: Counter::noop(),
-            completed_seconds: Histogram::noop(),
-            failed_seconds: Histogram::noop(),
+        JobInstruments { target: None }
+    }
+
+    fn count(&self, name: &'static str) {
+        if let Some(target) = &self.target {
+            target.counter(name).increment(1);
         }
     }
 
     /// A run that finished and was recorded done.
     pub fn completed(&self, took: Duration) {
-        self.completed.increment(1);
-        self.completed_seconds.record(took.as_secs_f64());
+        self.count(COMPLETED);
+        if let Some(target) = &self.target {
+            target.seconds("completed").record(took.as_secs_f64());
+        }
     }
 
     /// A run that failed (whatever becomes of the job: see [`retried`](Self::retried) and
     /// [`dead`](Self::dead)).
     pub fn failed(&self, took: Duration) {
-        self.failed.increment(1);
-        self.failed_seconds.record(took.as_secs_f64());
+        self.count(FAILED);
+        if let Some(target) = &self.target {
+            target.seconds("failed").record(took.as_secs_f64());
+        }
     }
 
     pub fn retried(&self) {
-        self.retried.increment(1);
+        self.count(RETRIED);
     }
 
     pub fn dead(&self) {
-        self.dead.increment(1);
+        self.count(DEAD);
     }
 
     pub fn lease_expired(&self) {
-        self.expired.increment(1);
+        self.count(EXPIRED);
     }
 }

@@ -73,7 +73,7 @@ impl Default for Limits {
             jpeg_quality: 82,
             webp_quality: 80,
             max_jpeg_scans: 500,
-            time_budget: Some(Duration::from_secs(10)),
+            time_budget: Some(Duration::from_secs(30)),
         }
     }
 }

@@ -103,6 +103,7 @@ fn upload_json(row: UploadRow) -> UploadBody {
 #[utoipa::path(post, path = "/api/uploads", tag = "uploads",
     request_body(content_type = "multipart/form-data", description = "field `file`: the picture"),
     responses((status = 202, body = UploadBody), (status = 401), (status = 413),
+              (status = 429, description = "upload_rate_per_minute used up; see Retry-After"),
               (status = 422, description = "not an image, unsupported format, or no file field")),
     security(("token" = [])))]
 async fn upload(
@@ -110,6 +111,11 @@ async fn upload(
     auth: AuthUser,
     mut multipart: Multipart,
 ) -> Result<(StatusCode, Json<UploadBody>)> {
+    // Before the body is read: a refused upload costs neither storage nor an image job.
+    state
+        .upload_limiter
+        .check(auth.id)
+        .map_err(AppError::RateLimited)?;
     let bytes = loop {
         let field = multipart.next_field().await.map_err(multipart_error)?;
         let Some(field) = field else {

@@ -183,9 +183,9 @@ pub fn noise_rgba(width: u32, height: u32, seed: u32) -> Vec<u8> {
     rgba
 }
 
-/// A progressive JPEG of `width × height` noise with `scans` scans: mozjpeg's own scans, then
-/// its last scan (an AC refinement pass over the whole image) repeated. The shape of the scan
-/// bomb: a few hundred kilobytes that cost a pass over the whole image per repeat.
+/// A progressive JPEG of a `width × height` gradient with `scans` scans: mozjpeg's own scans, then
+/// its smallest scan repeated. The shape of the scan bomb: a small file that costs libjpeg a
+/// pass over the whole image per repeat.
 pub fn jpeg_with_scans(width: u32, height: u32, scans: usize) -> Vec<u8> {
     let mut compress = Compress::new(ColorSpace::JCS_RGB);
     compress.set_size(width as usize, height as usize);
@@ -193,7 +193,7 @@ pub fn jpeg_with_scans(width: u32, height: u32, scans: usize) -> Vec<u8> {
     compress.set_progressive_mode();
     let mut started = compress.start_compress(Vec::new()).expect("start");
     started
-        .write_scanlines(&noise_rgb(width, height, 11))
+        .write_scanlines(&rgb_with_red_block(width, height, (0, 0, 0, 0)))
         .expect("scanlines");
     let mut bytes = started.finish().expect("finish");
     let starts = scan_starts(&bytes);
@@ -204,9 +204,17 @@ pub fn jpeg_with_scans(width: u32, height: u32, scans: usize) -> Vec<u8> {
     );
     assert_eq!(bytes[bytes.len() - 2..], [0xFF, 0xD9], "ends with EOI");
     bytes.truncate(bytes.len() - 2);
-    let last = bytes[*starts.last().unwrap()..].to_vec();
+    let mut ends: Vec<usize> = starts[1..].to_vec();
+    ends.push(bytes.len());
+    // The smallest scan (a refinement pass, a few hundred bytes) keeps the file small.
+    let (start, end) = starts
+        .iter()
+        .zip(&ends)
+        .min_by_key(|(start, end)| *end - *start)
+        .unwrap();
+    let repeated = bytes[*start..*end].to_vec();
     for _ in starts.len()..scans {
-        bytes.extend_from_slice(&last);
+        bytes.extend_from_slice(&repeated);
     }
     bytes.extend_from_slice(&[0xFF, 0xD9]);
     bytes

@@ -486,3 +486,19 @@ fn a_png_decode_is_stopped_when_the_time_budget_runs_out() {
         "took {took:?}; a decode takes {decode:?}"
     );
 }
+
+/// Not a check: writes the hostile inputs to `$IMAGE_MEMORY_INPUTS` for `bench/image-memory`
+/// (does nothing without it).
+#[test]
+fn image_memory_inputs() {
+    let Ok(dir) = std::env::var("IMAGE_MEMORY_INPUTS") else {
+        return;
+    };
+    let dir = PathBuf::from(dir);
+    std::fs::write(dir.join("gif-canvas-bomb.gif"), gif_canvas_bomb()).unwrap();
+    std::fs::write(
+        dir.join("jpeg-5000-scans.jpg"),
+        jpeg_with_scans(1024, 1024, 5_000),
+    )
+    .unwrap();
+}

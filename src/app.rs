@@ -51,6 +51,8 @@ pub struct AppState {
     pub tokens: Arc<Tokens>,
     pub passwords: Passwords,
     pub login_limiter: Arc<LoginLimiter>,
+    /// Uploads each user may start (`upload_rate_per_minute`).
+    pub upload_limiter: Arc<crate::media::rate_limit::UploadLimiter>,
     pub views: Arc<ViewCounter>,
     pub storage: Storage,
     /// Wakes this process's idle database workers after an enqueue commits (none when the
@@ -138,6 +140,9 @@ impl Application {
             login_limiter: Arc::new(LoginLimiter::new(
                 config.login_rate_per_minute,
                 config.login_ip_rate_per_minute,
+            )),
+            upload_limiter: Arc::new(crate::media::rate_limit::UploadLimiter::new(
+                config.upload_rate_per_minute,
             )),
             views: Arc::new(ViewCounter::default()),
             config: Arc::new(config),
@@ -251,6 +256,18 @@ fn spawn_background_tasks(state: &AppState, shutdown: &CancellationToken, tasks:
         loop {
             tokio::select! {
                 _ = ticker.tick() => limiter.prune(),
+                _ = token.cancelled() => break,
+            }
+        }
+    });
+
+    let uploads = state.upload_limiter.clone();
+    let token = shutdown.clone();
+    tasks.spawn(async move {
+        let mut ticker = tokio::time::interval(Duration::from_secs(60));
+        loop {
+            tokio::select! {
+                _ = ticker.tick() => uploads.prune(),
                 _ = token.cancelled() => break,
             }
         }

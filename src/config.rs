@@ -72,6 +72,8 @@ const ENV_KEYS: &[&str] = &[
     "trusted_proxies",
     "http_header_read_timeout_secs",
     "max_connections",
+    "image_job_timeout_secs",
+    "upload_rate_per_minute",
 ];
 
 /// A value that must never be logged.
@@ -222,6 +224,13 @@ pub struct Config {
     /// Below the usual 1,024 open-file limit, leaving room for database connections, files
     /// and outgoing HTTP.
     pub max_connections: usize,
+    /// How long one image job may decode, resize and encode before it gives up and its
+    /// upload ends `failed`. Checked cooperatively inside the work (see `media::optimize`),
+    /// so the thread and its `image_workers` slot are free again when it ends.
+    pub image_job_timeout_secs: u64,
+    /// Uploads each user may start per minute: a burst of this many, then one every
+    /// `60 / n` seconds; more get 429 with `Retry-After`. Per process, like the login limits.
+    pub upload_rate_per_minute: u32,
 }
 
 /// Half the cores this process may use, at least 1: on 2 cores one image worker leaves a core
@@ -282,6 +291,8 @@ impl Default for Config {
             trusted_proxies: Default::default(),
             http_header_read_timeout_secs: 10,
             max_connections: 768,
+            image_job_timeout_secs: 30,
+            upload_rate_per_minute: 10,
         }
     }
 }
@@ -480,6 +491,12 @@ impl Config {
         }
         if !(0..=19).contains(&self.image_worker_nice) {
             return invalid("image_worker_nice must be between 0 and 19");
+        }
+        if self.image_job_timeout_secs == 0 {
+            return invalid("image_job_timeout_secs must be at least 1");
+        }
+        if self.upload_rate_per_minute == 0 {
+            return invalid("upload_rate_per_minute must be at least 1");
         }
         if self.orders_queue.is_empty() || self.orders_queue == self.images_queue {
             return invalid("orders_queue must be set and differ from images_queue");

@@ -54,6 +54,9 @@ pub enum AppError {
     /// 429: too many attempts; retry later.
     #[error("too many requests")]
     TooManyRequests,
+    /// 429 with the wait the limiter computed, sent as `Retry-After` (whole seconds, at least 1).
+    #[error("too many requests: retry in {} s", retry_after_secs(.0))]
+    RateLimited(std::time::Duration),
     /// 500: anything else. Logged in full, answered generically.
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
@@ -80,7 +83,7 @@ impl AppError {
                 StatusCode::UNSUPPORTED_MEDIA_TYPE
             }
             AppError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            AppError::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
+            AppError::TooManyRequests | AppError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -93,6 +96,11 @@ impl AppError {
             other => body(other.to_string()),
         }
     }
+}
+
+/// A wait in whole seconds, rounded up and at least 1, as `Retry-After` wants it.
+fn retry_after_secs(wait: &std::time::Duration) -> u64 {
+    wait.as_secs_f64().ceil().max(1.0) as u64
 }
 
 impl From<sqlx::Error> for AppError {
@@ -114,9 +122,13 @@ impl IntoResponse for AppError {
         )
             .into_response();
         if status == StatusCode::TOO_MANY_REQUESTS {
+            let wait = match &self {
+                AppError::RateLimited(wait) => retry_after_secs(wait),
+                _ => 60,
+            };
             response
                 .headers_mut()
-                .insert(axum::http::header::RETRY_AFTER, 60.into());
+                .insert(axum::http::header::RETRY_AFTER, wait.into());
         }
         if status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(

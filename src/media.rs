@@ -2,8 +2,9 @@
 //!
 //! This module owns everything about image bytes: [`optimize`], the pure, synchronous core
 //! of the image pipeline; [`storage`], where the bytes live (a directory or an S3 bucket);
-//! [`uploads`], the upload routes; [`jobs`], the queued jobs that call the core; [`store`],
-//! their SQL; [`files`], the names of an upload's files.
+//! [`uploads`], the upload routes; [`rate_limit`], how many uploads each user may start;
+//! [`jobs`], the queued jobs that call the core; [`store`], their SQL; [`files`], the names of
+//! an upload's files.
 //!
 //! Decisions a newcomer must know:
 //!
@@ -29,6 +30,7 @@
 pub mod jobs;
 pub mod optimize;
 pub mod pool;
+pub mod rate_limit;
 pub mod storage;
 pub mod store;
 pub mod uploads;

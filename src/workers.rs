@@ -40,6 +40,9 @@ fn image_jobs(
         storage: storage.clone(),
         limits: crate::media::Limits {
             max_pixels: config.max_image_pixels,
+            time_budget: Some(std::time::Duration::from_secs(
+                config.image_job_timeout_secs,
+            )),
             ..crate::media::Limits::default()
         },
         queue: config.images_queue.clone(),

@@ -9,7 +9,11 @@
 //! 1. [`sniff`] the format from magic bytes. The client's `Content-Type` is never consulted.
 //! 2. Read the dimensions from the header alone (our own parsers for PNG, GIF and WebP; libjpeg's
 //!    `jpeg_read_header` for JPEG) and refuse anything over [`Limits::max_pixels`] before a pixel
-//!    buffer exists.
+//!    buffer exists. Two shapes of bomb are small in pixels but not in work, and are refused
+//!    here too: a JPEG with more than [`Limits::max_jpeg_scans`] scans (each progressive scan
+//!    is another pass over the whole image; real photos have about 10), and a GIF whose
+//!    declared screen is larger than its bytes could ever fill (the decoder allocates and
+//!    fills the whole screen even when the file holds one pixel).
 //! 3. Decode. JPEG is decoded at reduced size through libjpeg-turbo's DCT scaling (`n/8`, the
 //!    smallest `n` whose output still covers the display size): a 4000×3000 photo is decoded
 //!    straight to 2000×1500, which is about four times less IDCT, colour conversion and memory
@@ -20,11 +24,21 @@
 //! 5. Apply the EXIF orientation to the two small images (cheaper than to the decoded one).
 //! 6. Encode. Nothing from the source is copied to the output, so EXIF (GPS included), XMP,
 //!    ICC and comments are all gone. Alpha is flattened onto white for JPEG and kept for WebP.
+//!
+//! **The time budget** ([`Limits::time_budget`]) is cooperative: nothing here runs on a thread
+//! that could be abandoned, because an abandoned thread would keep the CPU and its image
+//! slot anyway. The clock starts when [`optimize`] or [`webp_variants`] is called (not while
+//! the job waits for a thread) and is checked where the work can stop: at every JPEG marker
+//! (each scan, each restart marker; libjpeg calls our `emit_message` for its trace messages),
+//! at every 64 KiB of compressed input the PNG, GIF and WebP decoders read, and between the
+//! steps. What runs between two checks is bounded by the other limits: one JPEG scan or
+//! output pass, or one resize, of at most `max_pixels`.
 
-use std::cell::RefCell;
-use std::io::Cursor;
+use std::cell::{Cell, RefCell};
+use std::io::{BufRead, Cursor, Read, Seek, SeekFrom};
 use std::os::raw::c_int;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::time::{Duration, Instant};
 
 use fast_image_resize as fir;
 use mozjpeg_sys::{jpeg_common_struct, jpeg_error_mgr};
@@ -42,6 +56,12 @@ pub struct Limits {
     pub jpeg_quality: u8,
     /// libwebp lossy quality, 1-100.
     pub webp_quality: u8,
+    /// Most scans (SOS markers) a JPEG may have; counted before decoding. libjpeg-turbo's own
+    /// tools default to 500 (`djpeg -maxscans`); a progressive photo has about 10.
+    pub max_jpeg_scans: u32,
+    /// How long one call may work before it gives up with [`ImageError::TooSlow`]; `None`:
+    /// no limit. See the module note for where it is checked.
+    pub time_budget: Option<Duration>,
 }
 
 impl Default for Limits {
@@ -52,6 +72,8 @@ impl Default for Limits {
             thumb_edge: 400,
             jpeg_quality: 82,
             webp_quality: 80,
+            max_jpeg_scans: 500,
+            time_budget: Some(Duration::from_secs(30)),
         }
     }
 }
@@ -120,6 +142,12 @@ pub enum ImageError {
     /// The header declares more pixels than allowed; nothing was decoded.
     #[error("image is {width}×{height} pixels, more than the limit of {limit} pixels")]
     TooManyPixels { width: u32, height: u32, limit: u64 },
+    /// A JPEG with more scans than allowed; nothing was decoded.
+    #[error("the JPEG has {scans} scans, more than the limit of {limit} (a photo has about 10)")]
+    TooManyScans { scans: u32, limit: u32 },
+    /// Processing took longer than [`Limits::time_budget`] and was stopped.
+    #[error("the image took longer than {} s to process and was given up", .budget.as_secs_f64())]
+    TooSlow { budget: Duration },
     /// The file ends before its image data does.
     #[error("image is truncated: {0}")]
     Truncated(String),
@@ -135,11 +163,15 @@ pub enum ImageError {
 ///
 /// Runs in tens of milliseconds for a 12-MP photo; call it on a blocking pool.
 pub fn optimize(input: &[u8], limits: &Limits) -> Result<Optimized, ImageError> {
-    let prepared = prepare(input, limits)?;
+    let deadline = Deadline::start(limits.time_budget);
+    let prepared = prepare(input, limits, &deadline)?;
     let display = flatten_onto_white(prepared.display);
     let thumb = flatten_onto_white(prepared.thumb);
+    deadline.check()?;
+    let display_jpeg = encode_jpeg(&display, limits.jpeg_quality)?;
+    deadline.check()?;
     Ok(Optimized {
-        display_jpeg: encode_jpeg(&display, limits.jpeg_quality)?,
+        display_jpeg,
         thumb_jpeg: encode_jpeg(&thumb, limits.jpeg_quality)?,
         width: display.width,
         height: display.height,
@@ -158,10 +190,13 @@ pub fn optimize(input: &[u8], limits: &Limits) -> Result<Optimized, ImageError> 
 /// again (at reduced size, so that is the cheap part): the `image.webp` job gives it the
 /// display JPEG, since the original is gone by then (see `media::jobs`).
 pub fn webp_variants(input: &[u8], limits: &Limits) -> Result<WebpVariants, ImageError> {
-    let prepared = prepare(input, limits)?;
+    let deadline = Deadline::start(limits.time_budget);
+    let prepared = prepare(input, limits, &deadline)?;
     let (display, thumb) = (&prepared.display, &prepared.thumb);
+    let display_webp = encode_webp(display, limits.webp_quality)?;
+    deadline.check()?;
     Ok(WebpVariants {
-        display_webp: encode_webp(display, limits.webp_quality)?,
+        display_webp,
         thumb_webp: encode_webp(thumb, limits.webp_quality)?,
         width: display.width,
         height: display.height,
@@ -213,16 +248,19 @@ struct Prepared {
     thumb: Pixels,
 }
 
-fn prepare(input: &[u8], limits: &Limits) -> Result<Prepared, ImageError> {
+fn prepare(input: &[u8], limits: &Limits, deadline: &Deadline) -> Result<Prepared, ImageError> {
     let source_format = sniff(input)?;
     let (decoded, source_width, source_height) = match source_format {
-        SourceFormat::Jpeg => decode_jpeg(input, limits)?,
-        other => decode_with_image_crate(input, other, limits)?,
+        SourceFormat::Jpeg => decode_jpeg(input, limits, deadline)?,
+        other => decode_with_image_crate(input, other, limits, deadline)?,
     };
+    deadline.check()?;
     let (dw, dh) = fit(source_width, source_height, limits.display_edge);
     let display = resize(decoded, dw, dh)?;
+    deadline.check()?;
     let (tw, th) = fit(display.width, display.height, limits.thumb_edge);
     let thumb = resize_ref(&display, tw, th)?;
+    deadline.check()?;
     let orientation = exif_orientation(input);
     Ok(Prepared {
         source_format,
@@ -247,6 +285,28 @@ fn check_pixels(width: u32, height: u32, limits: &Limits) -> Result<(), ImageErr
         });
     }
     Ok(())
+}
+
+/// When the time budget of one call runs out: checked at the points the module note lists.
+#[derive(Debug, Clone, Copy)]
+struct Deadline {
+    /// The budget and when it ends; `None`: no budget.
+    at: Option<(Duration, Instant)>,
+}
+
+impl Deadline {
+    fn start(budget: Option<Duration>) -> Self {
+        Self {
+            at: budget.map(|budget| (budget, Instant::now() + budget)),
+        }
+    }
+
+    fn check(&self) -> Result<(), ImageError> {
+        match self.at {
+            Some((budget, end)) if Instant::now() >= end => Err(ImageError::TooSlow { budget }),
+            _ => Ok(()),
+        }
+    }
 }
 
 /// The size that fits `width × height` into a square of `edge`, keeping the aspect ratio and
@@ -279,7 +339,13 @@ struct JpegFatal {
     message: String,
 }
 
+/// The payload `emit_message` unwinds with when the time budget has run out mid-decode.
+struct JpegOutOfTime;
+
 thread_local! {
+    /// The deadline of the decode running on this thread, for `emit_message` to check: like
+    /// the warning below, it has no other way in.
+    static JPEG_DEADLINE: Cell<Deadline> = const { Cell::new(Deadline { at: None }) };
     /// The most telling libjpeg warning of the decode running on this thread: libjpeg calls
     /// `emit_message` from C with no user pointer, so a thread-local is the one place to put it.
     static JPEG_WARNING: RefCell<Option<(c_int, String)>> = const { RefCell::new(None) };
@@ -335,7 +401,16 @@ unsafe extern "C-unwind" fn unwind_on_jpeg_error(cinfo: &mut jpeg_common_struct)
 
 unsafe extern "C-unwind" fn record_jpeg_warning(cinfo: &mut jpeg_common_struct, level: c_int) {
     if level >= 0 {
-        return; // trace messages
+        // A trace message: libjpeg emits them at every marker it reads (each scan's SOS,
+        // each restart), however many scans there are, which makes this its progress hook.
+        if JPEG_DEADLINE
+            .with(|deadline| deadline.get().check())
+            .is_err()
+        {
+            // As in unwind_on_jpeg_error: control flow, not a bug.
+            std::panic::resume_unwind(Box::new(JpegOutOfTime));
+        }
+        return;
     }
     // SAFETY: as in jpeg_message.
     let code = unsafe { (*cinfo.err).msg_code };
@@ -356,10 +431,26 @@ const TRUNCATED_JPEG: &str = "the file ends before the JPEG data does";
 
 /// Decodes a JPEG at the smallest DCT scale that still covers the display size.
 /// Returns the pixels and the full-size dimensions from the header.
-fn decode_jpeg(input: &[u8], limits: &Limits) -> Result<(Pixels, u32, u32), ImageError> {
+fn decode_jpeg(
+    input: &[u8],
+    limits: &Limits,
+    deadline: &Deadline,
+) -> Result<(Pixels, u32, u32), ImageError> {
+    let scans = count_jpeg_scans(input);
+    if scans > limits.max_jpeg_scans {
+        return Err(ImageError::TooManyScans {
+            scans,
+            limit: limits.max_jpeg_scans,
+        });
+    }
     JPEG_WARNING.with(|slot| slot.borrow_mut().take());
+    JPEG_DEADLINE.with(|slot| slot.set(*deadline));
     let decoded = catch_unwind(AssertUnwindSafe(|| decode_jpeg_unguarded(input, limits)));
+    JPEG_DEADLINE.with(|slot| slot.set(Deadline { at: None }));
     let warning = JPEG_WARNING.with(|slot| slot.borrow_mut().take());
+    if matches!(&decoded, Err(payload) if payload.is::<JpegOutOfTime>()) {
+        deadline.check()?; // expired, so this is the TooSlow error
+    }
     let truncated = matches!(warning, Some((code, _)) if code == mozjpeg_sys::JWRN_JPEG_EOF);
     match decoded {
         Ok(Ok(pixels)) => match warning {
@@ -428,6 +519,43 @@ fn decode_jpeg_unguarded(input: &[u8], limits: &Limits) -> Result<(Pixels, u32, 
         }
     };
     Ok((pixels, width, height))
+}
+
+/// The number of scans (SOS markers) in a JPEG, found by walking its segments and skipping
+/// each scan's entropy-coded data: one linear pass over the bytes, nothing decoded. Stops at
+/// EOI or at anything that is not a marker; the decoder then reports what is wrong.
+fn count_jpeg_scans(bytes: &[u8]) -> u32 {
+    let mut scans = 0u32;
+    let mut at = 2; // after SOI
+    while at + 1 < bytes.len() {
+        if bytes[at] != 0xFF {
+            return scans;
+        }
+        let marker = bytes[at + 1];
+        match marker {
+            0xFF => at += 1, // fill byte
+            0xD9 => return scans,
+            0x01 | 0xD0..=0xD7 => at += 2, // TEM, RSTn: no length
+            _ => {
+                let Some(len) = bytes.get(at + 2..at + 4) else {
+                    return scans;
+                };
+                at += 2 + usize::from(u16::from_be_bytes([len[0], len[1]]));
+                if marker == 0xDA {
+                    scans += 1;
+                    // Entropy-coded data runs to the next marker that is neither a stuffed
+                    // zero (FF 00) nor a restart marker.
+                    while at + 1 < bytes.len() {
+                        if bytes[at] == 0xFF && !matches!(bytes[at + 1], 0x00 | 0xD0..=0xD7) {
+                            break;
+                        }
+                        at += 1;
+                    }
+                }
+            }
+        }
+    }
+    scans
 }
 
 /// The smallest `n` (libjpeg scales by `n/8`) whose output still covers the display size, so
@@ -520,20 +648,91 @@ fn header_dimensions(format: SourceFormat, b: &[u8]) -> Result<(u32, u32), Image
     }
 }
 
+/// The most pixels one byte of GIF data can become: LZW codes are at most 12 bits and one
+/// code stands for at most 4,096 pixels, so 8/12 of a code per byte.
+const GIF_MAX_PIXELS_PER_BYTE: u64 = 4096 * 8 / 12;
+
+/// Refuses a GIF whose logical screen its bytes could never fill. The decoder allocates the
+/// whole screen (4 bytes a pixel) and fills what the first frame leaves out with transparency,
+/// so a 51-byte file declaring 7000×7000 costs 196 MB and a resize of 49 megapixels while
+/// staying under [`Limits::max_pixels`]. A screen its own data could cover is a picture,
+/// whatever it costs, and is left to the pixel limit and the time budget.
+fn check_gif_density(width: u32, height: u32, file_len: usize) -> Result<(), ImageError> {
+    let fillable = (file_len as u64).saturating_mul(GIF_MAX_PIXELS_PER_BYTE);
+    if u64::from(width) * u64::from(height) > fillable {
+        return Err(ImageError::Corrupt(format!(
+            "the GIF declares a {width}×{height} screen, more than its {file_len} bytes can fill"
+        )));
+    }
+    Ok(())
+}
+
+/// The compressed input as the `image` decoders read it, checking the time budget at every
+/// read and handing out at most 64 KiB at a time, so a decoder cannot take the whole file in
+/// one read and then work through it unchecked.
+struct DeadlineReader<'a> {
+    input: Cursor<&'a [u8]>,
+    deadline: Deadline,
+}
+
+impl DeadlineReader<'_> {
+    const CHUNK: usize = 64 * 1024;
+
+    fn check(&self) -> std::io::Result<()> {
+        self.deadline
+            .check()
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::TimedOut, e))
+    }
+}
+
+impl Read for DeadlineReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.check()?;
+        let len = buf.len().min(Self::CHUNK);
+        self.input.read(&mut buf[..len])
+    }
+}
+
+impl BufRead for DeadlineReader<'_> {
+    fn fill_buf(&mut self) -> std::io::Result<&[u8]> {
+        self.check()?;
+        let available = self.input.fill_buf()?;
+        Ok(&available[..available.len().min(Self::CHUNK)])
+    }
+
+    fn consume(&mut self, amount: usize) {
+        self.input.consume(amount);
+    }
+}
+
+impl Seek for DeadlineReader<'_> {
+    fn seek(&mut self, to: SeekFrom) -> std::io::Result<u64> {
+        self.input.seek(to)
+    }
+}
+
 fn decode_with_image_crate(
     input: &[u8],
     format: SourceFormat,
     limits: &Limits,
+    deadline: &Deadline,
 ) -> Result<(Pixels, u32, u32), ImageError> {
     let (width, height) = header_dimensions(format, input)?;
     check_pixels(width, height, limits)?;
+    if format == SourceFormat::Gif {
+        check_gif_density(width, height, input.len())?;
+    }
     let image_format = match format {
         SourceFormat::Png => image::ImageFormat::Png,
         SourceFormat::Gif => image::ImageFormat::Gif,
         SourceFormat::Webp => image::ImageFormat::WebP,
         SourceFormat::Jpeg => image::ImageFormat::Jpeg,
     };
-    let mut reader = image::ImageReader::with_format(Cursor::new(input), image_format);
+    let input_reader = DeadlineReader {
+        input: Cursor::new(input),
+        deadline: *deadline,
+    };
+    let mut reader = image::ImageReader::with_format(input_reader, image_format);
     // A second line of defence: a file whose frames disagree with its header still cannot
     // make the decoder allocate more than a legitimate image of the limit would.
     let mut image_limits = image::Limits::default();
@@ -541,7 +740,10 @@ fn decode_with_image_crate(
     reader.limits(image_limits);
     let image = catch_unwind(AssertUnwindSafe(|| reader.decode()))
         .map_err(|_| ImageError::Corrupt("the decoder rejected the file".into()))?
-        .map_err(image_error)?;
+        .map_err(|err| {
+            // The reader's refusal reaches us as whatever the decoder makes of an I/O error.
+            deadline.check().err().unwrap_or_else(|| image_error(err))
+        })?;
     let (w, h) = (image.width(), image.height());
     check_pixels(w, h, limits)?;
     let pixels = if image.color().has_alpha() {

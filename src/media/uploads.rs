@@ -114,6 +114,7 @@ fn upload_json(row: UploadRow) -> UploadBody {
     request_body(content_type = "multipart/form-data", description = "field `file`: the picture"),
     responses((status = 202, body = UploadBody), (status = 401), (status = 413),
               (status = 415, description = "the body is not multipart/form-data"),
+              (status = 429, description = "upload_rate_per_minute used up; see Retry-After"),
               (status = 422, description = "not an image, unsupported format, or no file field")),
     security(("token" = [])))]
 async fn upload(
@@ -124,6 +125,11 @@ async fn upload(
     // The only rejection is a content type that is not multipart/form-data with a boundary.
     let mut multipart = multipart
         .map_err(|_| AppError::ExpectedMediaType("multipart/form-data with a `file` field"))?;
+    // Before the body is read: a refused upload costs neither storage nor an image job.
+    state
+        .upload_limiter
+        .check(auth.id)
+        .map_err(AppError::RateLimited)?;
     let bytes = loop {
         let field = multipart.next_field().await.map_err(multipart_error)?;
         let Some(field) = field else {

@@ -12,6 +12,11 @@ use ballpark::queue::{JobStatus, NewJob};
 
 use crate::helpers::TestApp;
 
+/// The image corpus the media tests make (hostile inputs included), shared rather than copied.
+#[path = "../media/fixtures.rs"]
+#[allow(dead_code)]
+mod fixtures;
+
 /// A `width × height` JPEG with an EXIF block (orientation 6, and a GPS tag), made here so the
 /// test needs no binary fixture.
 pub(crate) fn jpeg_with_exif(width: u32, height: u32) -> Vec<u8> {
@@ -345,6 +350,114 @@ async fn an_image_over_the_pixel_limit_ends_failed_without_being_decoded(app: Te
     );
 }
 
+/// Uploads `bytes` and waits for its job to settle; returns the upload and how long that took.
+async fn upload_and_settle(app: &TestApp, bytes: Vec<u8>, name: &str) -> (Value, Duration) {
+    let token = app.register("jake").await;
+    let start = std::time::Instant::now();
+    let (status, body) = post_file(app, Some(&token), bytes, name).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let upload = settled(app, body["upload"]["id"].as_str().unwrap()).await;
+    (upload, start.elapsed())
+}
+
+async fn a_jpeg_with_thousands_of_scans_ends_failed_at_once_naming_the_scan_limit(app: TestApp) {
+    let bomb = fixtures::jpeg_with_scans(256, 256, 5_000);
+
+    let (upload, took) = upload_and_settle(&app, bomb, "scans.jpg").await;
+
+    assert_eq!(upload["status"], "failed", "{upload}");
+    let reason = upload["error"].as_str().unwrap();
+    assert!(
+        reason.contains("5000 scans") && reason.contains("500"),
+        "{reason}"
+    );
+    assert!(took < Duration::from_secs(3), "took {took:?}");
+}
+
+async fn a_gif_whose_screen_its_bytes_cannot_fill_ends_failed_at_once(app: TestApp) {
+    let bomb = fixtures::gif_canvas_bomb();
+
+    let (upload, took) = upload_and_settle(&app, bomb, "screen.gif").await;
+
+    assert_eq!(upload["status"], "failed", "{upload}");
+    let reason = upload["error"].as_str().unwrap();
+    assert!(reason.contains("7000×7000 screen"), "{reason}");
+    assert!(took < Duration::from_secs(3), "took {took:?}");
+}
+
+/// One second for an image job: the least the setting allows.
+fn one_second_image_jobs(config: &mut ballpark::config::Config) {
+    config.image_job_timeout_secs = 1;
+}
+
+async fn an_image_job_over_its_time_budget_ends_failed_and_frees_its_thread(app: TestApp) {
+    // 490 scans, under the scan limit, each another pass over 3000×3000 pixels: seconds of
+    // decoding in a debug build, so the budget runs out between two scans.
+    let slow = fixtures::jpeg_with_scans(3000, 3000, 490);
+
+    let (upload, took) = upload_and_settle(&app, slow, "slow.jpg").await;
+
+    assert_eq!(upload["status"], "failed", "{upload}");
+    let reason = upload["error"].as_str().unwrap();
+    assert!(reason.contains("longer than 1 s"), "{reason}");
+    assert!(took < Duration::from_secs(4), "took {took:?}");
+    // The image thread is free again: a normal upload is processed next.
+    let token = app.register("jane").await;
+    let (_, body) = post_file(&app, Some(&token), jpeg_with_exif(64, 48), "a.jpg").await;
+    let next = settled(&app, body["upload"]["id"].as_str().unwrap()).await;
+    assert_eq!(next["status"], "ready", "{next}");
+}
+
+/// Two uploads a minute per user.
+fn two_uploads_a_minute(config: &mut ballpark::config::Config) {
+    config.upload_rate_per_minute = 2;
+}
+
+async fn uploads_beyond_the_per_user_rate_get_429_with_retry_after(app: TestApp) {
+    let jake = app.register("jake").await;
+    let jane = app.register("jane").await;
+    for _ in 0..2 {
+        let (status, body) = post_file(&app, Some(&jake), jpeg_with_exif(16, 16), "a.jpg").await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    }
+
+    let form = Form::new().part(
+        "file",
+        Part::bytes(jpeg_with_exif(16, 16)).file_name("a.jpg"),
+    );
+    let refused = app
+        .client
+        .post(app.url("/api/uploads"))
+        .header("Authorization", format!("Token {jake}"))
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+    // Two a minute: the next one in up to 30 s, rounded up to whole seconds.
+    let retry_after: u64 = refused.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        (1..=30).contains(&retry_after),
+        "Retry-After: {retry_after}"
+    );
+    let body: Value = refused.json().await.unwrap();
+    assert!(body["errors"]["body"][0]
+        .as_str()
+        .unwrap()
+        .contains("too many requests"));
+    let (status, body) = post_file(&app, Some(&jane), jpeg_with_exif(16, 16), "a.jpg").await;
+    assert_eq!(
+        status,
+        StatusCode::ACCEPTED,
+        "another user has a quota of their own: {body}"
+    );
+}
+
 async fn an_unknown_upload_returns_404(app: TestApp) {
     let (status, _) = app.get("/api/uploads/nope", None).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
@@ -362,6 +475,20 @@ crate::on_both_backends!(
     a_truncated_jpeg_ends_failed_with_a_reason,
     an_image_over_the_pixel_limit_ends_failed_without_being_decoded,
     an_unknown_upload_returns_404,
+    a_jpeg_with_thousands_of_scans_ends_failed_at_once_naming_the_scan_limit,
+    a_gif_whose_screen_its_bytes_cannot_fill_ends_failed_at_once,
+);
+
+crate::on_both_backends_with!(
+    with_one_second_image_jobs,
+    one_second_image_jobs;
+    an_image_job_over_its_time_budget_ends_failed_and_frees_its_thread,
+);
+
+crate::on_both_backends_with!(
+    with_two_uploads_a_minute,
+    two_uploads_a_minute;
+    uploads_beyond_the_per_user_rate_get_429_with_retry_after,
 );
 
 /// The same jobs through RabbitMQ: the outbox relay publishes them, a consumer runs them.

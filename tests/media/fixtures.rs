@@ -182,3 +182,79 @@ pub fn noise_rgba(width: u32, height: u32, seed: u32) -> Vec<u8> {
     rgba.truncate((width * height * 4) as usize);
     rgba
 }
+
+/// A progressive JPEG of a `width × height` gradient with `scans` scans: mozjpeg's own scans, then
+/// its smallest scan repeated. The shape of the scan bomb: a small file that costs libjpeg a
+/// pass over the whole image per repeat.
+pub fn jpeg_with_scans(width: u32, height: u32, scans: usize) -> Vec<u8> {
+    let mut compress = Compress::new(ColorSpace::JCS_RGB);
+    compress.set_size(width as usize, height as usize);
+    compress.set_quality(90.0);
+    compress.set_progressive_mode();
+    let mut started = compress.start_compress(Vec::new()).expect("start");
+    started
+        .write_scanlines(&rgb_with_red_block(width, height, (0, 0, 0, 0)))
+        .expect("scanlines");
+    let mut bytes = started.finish().expect("finish");
+    let starts = scan_starts(&bytes);
+    assert!(
+        starts.len() > 1 && starts.len() <= scans,
+        "{} scans",
+        starts.len()
+    );
+    assert_eq!(bytes[bytes.len() - 2..], [0xFF, 0xD9], "ends with EOI");
+    bytes.truncate(bytes.len() - 2);
+    let mut ends: Vec<usize> = starts[1..].to_vec();
+    ends.push(bytes.len());
+    // The smallest scan (a refinement pass, a few hundred bytes) keeps the file small.
+    let (start, end) = starts
+        .iter()
+        .zip(&ends)
+        .min_by_key(|(start, end)| *end - *start)
+        .unwrap();
+    let repeated = bytes[*start..*end].to_vec();
+    for _ in starts.len()..scans {
+        bytes.extend_from_slice(&repeated);
+    }
+    bytes.extend_from_slice(&[0xFF, 0xD9]);
+    bytes
+}
+
+/// Where each SOS segment of a JPEG starts, by walking its segments and entropy-coded data.
+pub fn scan_starts(jpeg: &[u8]) -> Vec<usize> {
+    let mut starts = Vec::new();
+    let mut at = 2;
+    while at + 4 <= jpeg.len() && jpeg[at + 1] != 0xD9 {
+        let len = u16::from_be_bytes([jpeg[at + 2], jpeg[at + 3]]) as usize;
+        if jpeg[at + 1] == 0xDA {
+            starts.push(at);
+            at += 2 + len;
+            while jpeg[at] != 0xFF || matches!(jpeg[at + 1], 0x00 | 0xD0..=0xD7) {
+                at += 1;
+            }
+        } else {
+            at += 2 + len;
+        }
+    }
+    starts
+}
+
+/// A 51-byte GIF whose logical screen is 7000×7000 (49 megapixels, under the pixel limit)
+/// and whose one frame is a single pixel: the GIF canvas bomb.
+pub fn gif_canvas_bomb() -> Vec<u8> {
+    let mut gif = b"GIF89a".to_vec();
+    // Logical screen: 7000 × 7000, a global colour table of 2 entries, background 0.
+    gif.extend_from_slice(&7000u16.to_le_bytes());
+    gif.extend_from_slice(&7000u16.to_le_bytes());
+    gif.extend_from_slice(&[0x80, 0, 0]);
+    gif.extend_from_slice(&[0, 0, 0, 255, 255, 255]);
+    // Graphic control extension (colour 0 transparent) and a 4-byte comment.
+    gif.extend_from_slice(&[0x21, 0xF9, 4, 1, 0, 0, 0, 0]);
+    gif.extend_from_slice(&[0x21, 0xFE, 4, b'b', b'o', b'm', b'b', 0]);
+    // One frame: 1 × 1 at (0, 0), LZW minimum code size 2, codes clear, 0, end (3 bits each).
+    gif.extend_from_slice(&[0x2C, 0, 0, 0, 0, 1, 0, 1, 0, 0]);
+    gif.extend_from_slice(&[2, 2, 0x44, 0x01, 0]);
+    gif.push(0x3B);
+    assert_eq!(gif.len(), 51);
+    gif
+}

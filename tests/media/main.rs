@@ -368,3 +368,137 @@ fn the_shared_bench_photographs_come_out_upright_and_bounded() {
         assert!(out.display_jpeg.len() < input.len(), "{name} got smaller");
     }
 }
+
+#[test]
+fn a_jpeg_with_thousands_of_scans_is_refused_before_decoding() {
+    // 5,000 scans: the bomb cost 31 s of CPU before failing.
+    let input = jpeg_with_scans(256, 256, 5_000);
+    let start = Instant::now();
+
+    let result = optimize(&input, &limits());
+
+    let took = start.elapsed();
+    assert_eq!(
+        result.unwrap_err(),
+        ImageError::TooManyScans {
+            scans: 5_000,
+            limit: 500
+        }
+    );
+    assert!(took < Duration::from_millis(500), "took {took:?}");
+}
+
+#[test]
+fn a_jpeg_at_the_scan_limit_is_still_decoded() {
+    let input = jpeg_with_scans(64, 48, 12);
+    let limits = Limits {
+        max_jpeg_scans: 12,
+        ..limits()
+    };
+
+    let result = optimize(&input, &limits);
+
+    assert!(result.is_ok(), "{:?}", result.map(|_| ()));
+    assert!(matches!(
+        optimize(
+            &input,
+            &Limits {
+                max_jpeg_scans: 11,
+                ..limits
+            }
+        ),
+        Err(ImageError::TooManyScans {
+            scans: 12,
+            limit: 11
+        })
+    ));
+}
+
+#[test]
+fn a_gif_whose_screen_its_bytes_cannot_fill_is_refused_before_decoding() {
+    let input = gif_canvas_bomb();
+    let start = Instant::now();
+
+    let result = optimize(&input, &limits());
+
+    let took = start.elapsed();
+    assert!(
+        matches!(&result, Err(ImageError::Corrupt(reason)) if reason.contains("7000×7000 screen")),
+        "{result:?}"
+    );
+    assert!(took < Duration::from_millis(200), "took {took:?}");
+}
+
+#[test]
+fn a_real_gif_with_a_full_screen_frame_is_still_accepted() {
+    let mut gif = std::io::Cursor::new(Vec::new());
+    image::RgbaImage::from_pixel(300, 200, image::Rgba([10, 120, 200, 255]))
+        .write_to(&mut gif, image::ImageFormat::Gif)
+        .unwrap();
+    let gif = gif.into_inner();
+    // A flat colour compresses as well as LZW can: this is close to the densest real GIF.
+    assert!(gif.len() < 2_000, "{} bytes", gif.len());
+
+    let out = optimize(&gif, &limits()).expect("optimize");
+
+    assert_eq!((out.width, out.height), (300, 200));
+}
+
+#[test]
+fn a_jpeg_decode_is_stopped_when_the_time_budget_runs_out() {
+    // Under the scan limit, but each repeated scan is another pass over 1024×1024 pixels.
+    let input = jpeg_with_scans(1024, 1024, 490);
+    let budget = Duration::from_millis(100);
+    let limits = Limits {
+        time_budget: Some(budget),
+        ..limits()
+    };
+    let start = Instant::now();
+
+    let result = optimize(&input, &limits);
+
+    let took = start.elapsed();
+    assert_eq!(result.unwrap_err(), ImageError::TooSlow { budget });
+    // One scan past the deadline at most: a few milliseconds here, not the seconds of all 490.
+    assert!(took < budget + Duration::from_millis(400), "took {took:?}");
+}
+
+#[test]
+fn a_png_decode_is_stopped_when_the_time_budget_runs_out() {
+    let input = png_rgba(2048, 2048, noise_rgba(2048, 2048, 12));
+    let start = Instant::now();
+    image::load_from_memory(&input).expect("the fixture decodes");
+    let decode = start.elapsed();
+    let budget = decode / 5;
+    let limits = Limits {
+        time_budget: Some(budget),
+        ..limits()
+    };
+    let start = Instant::now();
+
+    let result = optimize(&input, &limits);
+
+    let took = start.elapsed();
+    assert_eq!(result.unwrap_err(), ImageError::TooSlow { budget });
+    // Stopped inside the decode (at one of its reads), well before a whole decode's time.
+    assert!(
+        took < decode * 3 / 4,
+        "took {took:?}; a decode takes {decode:?}"
+    );
+}
+
+/// Not a check: writes the hostile inputs to `$IMAGE_MEMORY_INPUTS` for `bench/image-memory`
+/// (does nothing without it).
+#[test]
+fn image_memory_inputs() {
+    let Ok(dir) = std::env::var("IMAGE_MEMORY_INPUTS") else {
+        return;
+    };
+    let dir = PathBuf::from(dir);
+    std::fs::write(dir.join("gif-canvas-bomb.gif"), gif_canvas_bomb()).unwrap();
+    std::fs::write(
+        dir.join("jpeg-5000-scans.jpg"),
+        jpeg_with_scans(1024, 1024, 5_000),
+    )
+    .unwrap();
+}

@@ -5,6 +5,10 @@
 //!   `http_header_read_timeout_secs` is closed. hyper starts that clock whenever it waits for
 //!   a head, so it also closes a kept-alive connection left idle between requests for as
 //!   long: this one setting is both the slow-client and the keep-alive idle timeout.
+//! - **HTTP/1.1 only.** hyper-util's auto (HTTP/1.1 or cleartext HTTP/2) server first waits,
+//!   with no timeout, for the bytes that tell the two apart, so a client that connects and
+//!   sends nothing would never be timed out. Cleartext HTTP/2 with prior knowledge is rare
+//!   before an application server (browsers speak HTTP/2 only over TLS, which a proxy ends).
 //! - **A cap on open connections** (`max_connections`), so that idle or slow clients cannot
 //!   use up the process's file descriptors (1,050 idle sockets under a 1,024-file limit once
 //!   made even `/healthz` time out). At the cap the loop stops accepting: new connections wait
@@ -29,15 +33,15 @@ use std::time::{Duration, Instant};
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto::Builder;
-use hyper_util::server::graceful::GracefulShutdown;
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use metrics::Gauge;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 use tower::ServiceExt;
 
 use super::AppService;
@@ -88,19 +92,13 @@ pub async fn serve(
     let limit_reached = metrics.counter("ballpark_http_connection_limit_reached_total", &[]);
     let open = metrics.gauge("ballpark_http_connections_open", &[]);
 
-    let mut builder = Builder::new(TokioExecutor::new());
+    let mut builder = http1::Builder::new();
     builder
-        .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_read_timeout);
-    // As axum::serve: the CONNECT protocol carries WebSockets over HTTP/2.
-    builder
-        .http2()
-        .timer(TokioTimer::new())
-        .enable_connect_protocol();
 
     let slots = Arc::new(Semaphore::new(limits.max_connections));
-    let graceful = GracefulShutdown::new();
+    let connections = TaskTracker::new();
     let mut last_cap_warning: Option<Instant> = None;
     let mut backoff = ACCEPT_BACKOFF_FIRST;
 
@@ -141,7 +139,7 @@ pub async fn serve(
             },
             _ = shutdown.cancelled() => break,
         };
-        let io = TokioIo::new(Counted::new(stream, permit, open.clone()));
+        let socket = Counted::new(stream, permit, open.clone());
         let service = service
             .clone()
             .map_request(move |request: axum::http::Request<Incoming>| {
@@ -150,11 +148,20 @@ pub async fn serve(
                 request
             });
         let connection = builder
-            .serve_connection_with_upgrades(io, TowerToHyperService::new(service))
-            .into_owned();
-        let connection = graceful.watch(connection);
-        tokio::spawn(async move {
-            if let Err(err) = connection.await {
+            .serve_connection(TokioIo::new(socket), TowerToHyperService::new(service))
+            .with_upgrades();
+        let shutdown = shutdown.clone();
+        connections.spawn(async move {
+            let mut connection = std::pin::pin!(connection);
+            let result = tokio::select! {
+                result = connection.as_mut() => result,
+                _ = shutdown.cancelled() => {
+                    // Finish the request in flight, if any, then close.
+                    connection.as_mut().graceful_shutdown();
+                    connection.await
+                }
+            };
+            if let Err(err) = result {
                 // Timeouts, resets and malformed requests: the client's doing, not ours.
                 tracing::debug!(%peer, error = %err, "connection ended with an error");
             }
@@ -162,7 +169,8 @@ pub async fn serve(
     }
 
     drop(listener);
-    graceful.shutdown().await;
+    connections.close();
+    connections.wait().await;
 }
 
 /// `ConnectionRefused`, `ConnectionAborted`, `ConnectionReset`: one client's connection

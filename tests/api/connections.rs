@@ -141,6 +141,83 @@ async fn at_the_connection_cap_a_new_request_waits_for_a_slot_and_the_wait_is_co
     assert!(reached >= 1.0, "{metrics}");
 }
 
+/// A free port on loopback (another process could take it before the server binds it; in a
+/// test, that is unlikely enough).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The incident: more idle sockets than the process has file descriptors. A real `ballpark
+/// serve` runs under `ulimit -n 300` with `max_connections` 150; 260 clients connect and
+/// send nothing. The cap keeps the server from running out of descriptors (no accept error
+/// is logged), and once the header timeout has closed the idle ones `/healthz` answers.
+async fn more_idle_sockets_than_file_descriptors_do_not_lock_out_healthz(app: TestApp) {
+    // Arrange
+    let port = free_port();
+    let media = tempfile::tempdir().expect("temp dir");
+    let mut server = tokio::process::Command::new("sh")
+        .args(["-c", r#"ulimit -n 300 && exec "$0" "$@""#])
+        .arg(env!("CARGO_BIN_EXE_ballpark"))
+        .args(["serve", "--no-demo", "--database-url", &app.database_url])
+        .args(["--bind", &format!("127.0.0.1:{port}")])
+        .env("BALLPARK_MEDIA_DIR", media.path())
+        .env("BALLPARK_HTTP_HEADER_READ_TIMEOUT_SECS", "2")
+        .env("BALLPARK_MAX_CONNECTIONS", "150")
+        .env("RUST_LOG", "warn")
+        .env("NO_COLOR", "1")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("the ballpark binary starts");
+    let health = format!("http://127.0.0.1:{port}/healthz");
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap();
+    let mut up = false;
+    for _ in 0..600 {
+        if client.get(&health).send().await.is_ok() {
+            up = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(up, "the server did not start");
+    let mut idle = Vec::new();
+    for _ in 0..260 {
+        idle.push(
+            TcpStream::connect(("127.0.0.1", port))
+                .await
+                .expect("connected"),
+        );
+    }
+
+    // Act
+    let answer = client
+        .get(&health)
+        .timeout(Duration::from_secs(15))
+        .send()
+        .await;
+
+    // Assert
+    let answer = answer.expect("/healthz answered despite the idle sockets");
+    assert_eq!(answer.status(), StatusCode::OK);
+    drop(idle);
+    server.start_kill().unwrap();
+    let output = server.wait_with_output().await.unwrap();
+    let logs = String::from_utf8_lossy(&output.stdout).to_string()
+        + &String::from_utf8_lossy(&output.stderr);
+    assert!(!logs.contains("accept error"), "{logs}");
+    assert!(logs.contains("connection limit reached"), "{logs}");
+}
+
+crate::on_both_backends!(more_idle_sockets_than_file_descriptors_do_not_lock_out_healthz);
+
 crate::on_both_backends_with!(tight, tight_limits;
     a_half_sent_request_is_closed_after_the_header_timeout,
     an_idle_kept_alive_connection_is_closed_after_the_header_timeout,

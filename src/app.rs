@@ -292,7 +292,7 @@ fn router(state: AppState) -> Router {
         .merge(crate::ops::router(openapi))
         .merge(crate::metrics::router())
         .merge(crate::media::uploads::media_router())
-        .merge(crate::web::router())
+        .merge(crate::web::router(state.clone()))
         .fallback(|| async { AppError::NotFound("route") })
         .layer(DefaultBodyLimit::max(state.config.body_limit_bytes))
         .layer(cors(&state.config.cors_origins))

@@ -69,6 +69,7 @@ const ENV_KEYS: &[&str] = &[
     "sim_vendor_reject_rate",
     "metrics_token",
     "metrics_bind",
+    "web_session_days",
 ];
 
 /// A value that must never be logged.
@@ -205,6 +206,8 @@ pub struct Config {
     /// Where `ballpark worker` serves `GET /metrics` (it has no other HTTP); unset: nowhere.
     /// `serve` ignores it: its `/metrics` is on `bind`.
     pub metrics_bind: Option<SocketAddr>,
+    /// How long a web UI login lasts without being used; each use slides it forward.
+    pub web_session_days: i64,
 }
 
 /// Half the cores this process may use, at least 1: on 2 cores one image worker leaves a core
@@ -262,6 +265,7 @@ impl Default for Config {
             sim_vendor_reject_rate: 0.0,
             metrics_token: None,
             metrics_bind: None,
+            web_session_days: 14,
         }
     }
 }
@@ -370,6 +374,9 @@ impl Config {
         }
         if self.jwt_ttl_hours <= 0 {
             return invalid("jwt_ttl_hours must be positive");
+        }
+        if !(1..=365).contains(&self.web_session_days) {
+            return invalid("web_session_days must be between 1 and 365");
         }
         if self.body_limit_bytes < 1024 {
             return invalid("body_limit_bytes must be at least 1024");

@@ -2,12 +2,15 @@
 //! API uses and fills one template struct (`templates/<page>.html`).
 
 use askama::Template;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::response::Html;
 use chrono::{DateTime, Utc};
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use serde::Deserialize;
 
+use super::forms::PageQuery;
+use super::i18n::Lang;
+use super::layout::Layout;
 use super::markdown::to_safe_html;
 use super::PageError;
 use crate::app::AppState;
@@ -27,14 +30,10 @@ const STORES_SHOWN: i64 = 100;
 
 type PageResult = Result<Html<String>, PageError>;
 
-fn render(page: &impl Template) -> PageResult {
+pub fn render(page: &impl Template) -> PageResult {
     page.render()
         .map(Html)
-        .map_err(|err| PageError(AppError::Internal(anyhow::anyhow!("template: {err}"))))
-}
-
-fn when(at: DateTime<Utc>) -> String {
-    at.format("%Y-%m-%d %H:%M UTC").to_string()
+        .map_err(|err| PageError::from(AppError::Internal(anyhow::anyhow!("template: {err}"))))
 }
 
 /// What a path segment or query value keeps as it is: RFC 3986's unreserved characters.
@@ -45,7 +44,7 @@ const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'~');
 
 /// A path segment or query value, percent-encoded (slugs and tags may hold Hangul).
-fn segment(value: &str) -> String {
+pub fn segment(value: &str) -> String {
     utf8_percent_encode(value, UNRESERVED).to_string()
 }
 
@@ -71,13 +70,17 @@ pub struct TeamLink {
     pub color: String,
 }
 
-async fn team_links(state: &AppState) -> Result<Vec<TeamLink>, PageError> {
+/// The KBO teams, named in `lang`.
+pub async fn team_links(state: &AppState, lang: Lang) -> Result<Vec<TeamLink>, PageError> {
     Ok(users::teams(&state.db)
         .await?
         .into_iter()
         .map(|team| TeamLink {
             key: team.key,
-            name: team.name_ko,
+            name: match lang {
+                Lang::Ko => team.name_ko,
+                Lang::En => team.name_en,
+            },
             color: team.color,
         })
         .collect())
@@ -88,7 +91,7 @@ pub struct ArticleCard {
     pub title: String,
     pub description: String,
     pub author: String,
-    pub created: String,
+    pub created: DateTime<Utc>,
     pub tags: Vec<String>,
     pub favorites: i64,
 }
@@ -96,6 +99,7 @@ pub struct ArticleCard {
 #[derive(Template)]
 #[template(path = "home.html")]
 pub struct HomePage {
+    pub layout: Layout,
     pub title: String,
     pub teams: Vec<TeamLink>,
     pub tags: Vec<String>,
@@ -112,7 +116,11 @@ pub struct HomeQuery {
 }
 
 /// `/`: the newest articles (by tag with `?tag=`), the tags, the team rooms.
-pub async fn home(State(state): State<AppState>, Query(query): Query<HomeQuery>) -> PageResult {
+pub async fn home(
+    State(state): State<AppState>,
+    layout: Layout,
+    PageQuery(query): PageQuery<HomeQuery>,
+) -> PageResult {
     let tag = query.tag.filter(|t| !t.trim().is_empty());
     let filter = ArticleFilter {
         tag: tag.clone(),
@@ -133,14 +141,16 @@ pub async fn home(State(state): State<AppState>, Query(query): Query<HomeQuery>)
             title: a.title,
             description: a.description,
             author: a.author.username,
-            created: when(a.created_at),
+            created: a.created_at,
             tags: a.tag_list,
             favorites: a.favorites_count,
         })
         .collect();
+    let teams = team_links(&state, layout.lang).await?;
     render(&HomePage {
-        title: "Articles".into(),
-        teams: team_links(&state).await?,
+        title: layout.t("home.title").into_owned(),
+        layout,
+        teams,
         tags: articles::tags(&state.db).await?,
         tag,
         articles: cards,
@@ -150,16 +160,17 @@ pub async fn home(State(state): State<AppState>, Query(query): Query<HomeQuery>)
 
 pub struct CommentView {
     pub author: String,
-    pub created: String,
+    pub created: DateTime<Utc>,
     pub body: String,
 }
 
 #[derive(Template)]
 #[template(path = "article.html")]
 pub struct ArticlePage {
+    pub layout: Layout,
     pub title: String,
     pub author: String,
-    pub created: String,
+    pub created: DateTime<Utc>,
     pub tags: Vec<String>,
     pub favorites: i64,
     /// Markdown rendered and sanitised: the one field the template does not escape.
@@ -168,23 +179,28 @@ pub struct ArticlePage {
 }
 
 /// `/articles/{slug}`: one article, its body rendered, and its newest comments.
-pub async fn article(State(state): State<AppState>, Path(slug): Path<String>) -> PageResult {
+pub async fn article(
+    State(state): State<AppState>,
+    layout: Layout,
+    Path(slug): Path<String>,
+) -> PageResult {
     let article = articles::by_slug(&state.db, &slug, 0)
         .await?
         .ok_or(AppError::NotFound("article"))?;
     let rows = comments::list(&state.db, article.id, 0, COMMENTS_SHOWN, 0).await?;
     render(&ArticlePage {
+        layout,
         body_html: to_safe_html(article.body.as_deref().unwrap_or("")),
         title: article.title,
         author: article.author.username,
-        created: when(article.created_at),
+        created: article.created_at,
         tags: article.tag_list,
         favorites: article.favorites_count,
         comments: rows
             .into_iter()
             .map(|c| CommentView {
                 author: c.author_username,
-                created: when(c.created_at),
+                created: c.created_at,
                 body: c.body,
             })
             .collect(),
@@ -193,13 +209,14 @@ pub async fn article(State(state): State<AppState>, Path(slug): Path<String>) ->
 
 pub struct MessageView {
     pub author: String,
-    pub created: String,
+    pub created: DateTime<Utc>,
     pub body: String,
 }
 
 #[derive(Template)]
 #[template(path = "team.html")]
 pub struct TeamPage {
+    pub layout: Layout,
     pub title: String,
     pub key: String,
     pub name_en: String,
@@ -209,7 +226,11 @@ pub struct TeamPage {
 }
 
 /// `/teams/{team}`: the team's chat room.
-pub async fn team(State(state): State<AppState>, Path(key): Path<String>) -> PageResult {
+pub async fn team(
+    State(state): State<AppState>,
+    layout: Layout,
+    Path(key): Path<String>,
+) -> PageResult {
     let team = users::teams(&state.db)
         .await?
         .into_iter()
@@ -218,7 +239,8 @@ pub async fn team(State(state): State<AppState>, Path(key): Path<String>) -> Pag
     let mut rows = crate::chat::store::page(&state.db, &key, None, BACKLOG).await?;
     rows.reverse();
     render(&TeamPage {
-        title: format!("{} chat", team.name_ko),
+        title: format!("{} {}", team.name_ko, layout.t("team.chat")),
+        layout,
         key: team.key,
         name_en: team.name_en,
         color: team.color,
@@ -227,7 +249,7 @@ pub async fn team(State(state): State<AppState>, Path(key): Path<String>) -> Pag
             .map(ChatMessage::from)
             .map(|m| MessageView {
                 author: m.author.username,
-                created: when(m.created_at),
+                created: m.created_at,
                 body: m.body,
             })
             .collect(),
@@ -245,12 +267,13 @@ pub struct StadiumLink {
 #[derive(Template)]
 #[template(path = "stadiums.html")]
 pub struct StadiumsPage {
+    pub layout: Layout,
     pub title: String,
     pub stadiums: Vec<StadiumLink>,
 }
 
 /// `/stadiums`: the ballparks and how many stores each has.
-pub async fn stadiums(State(state): State<AppState>) -> PageResult {
+pub async fn stadiums(State(state): State<AppState>, layout: Layout) -> PageResult {
     let stadiums = repo::stadiums::list(&state.db)
         .await?
         .into_iter()
@@ -263,7 +286,8 @@ pub async fn stadiums(State(state): State<AppState>) -> PageResult {
         })
         .collect();
     render(&StadiumsPage {
-        title: "Stadiums".into(),
+        title: layout.t("stadiums.title").into_owned(),
+        layout,
         stadiums,
     })
 }
@@ -279,6 +303,7 @@ pub struct StoreLink {
 #[derive(Template)]
 #[template(path = "stadium.html")]
 pub struct StadiumPage {
+    pub layout: Layout,
     pub title: String,
     pub name_en: String,
     pub address: String,
@@ -287,7 +312,11 @@ pub struct StadiumPage {
 }
 
 /// `/stadiums/{key}`: a stadium's stores.
-pub async fn stadium(State(state): State<AppState>, Path(key): Path<String>) -> PageResult {
+pub async fn stadium(
+    State(state): State<AppState>,
+    layout: Layout,
+    Path(key): Path<String>,
+) -> PageResult {
     let stadium = repo::stadiums::by_key(&state.db, &key)
         .await?
         .ok_or(AppError::NotFound("stadium"))?;
@@ -301,6 +330,7 @@ pub async fn stadium(State(state): State<AppState>, Path(key): Path<String>) -> 
     };
     let (rows, total) = repo::stores::list(&state.db, &filter).await?;
     render(&StadiumPage {
+        layout,
         title: stadium.name_ko,
         name_en: stadium.name_en,
         address: stadium.address_ko,
@@ -311,7 +341,7 @@ pub async fn stadium(State(state): State<AppState>, Path(key): Path<String>) -> 
                 id: s.id,
                 rating: (s.rating_count > 0).then(|| {
                     format!(
-                        "{:.1} ({} reviews)",
+                        "{:.1} ({})",
                         s.rating_sum as f64 / s.rating_count as f64,
                         s.rating_count
                     )
@@ -334,6 +364,7 @@ pub struct MenuLine {
 #[derive(Template)]
 #[template(path = "store.html")]
 pub struct StorePage {
+    pub layout: Layout,
     pub title: String,
     pub stadium: String,
     pub stadium_name: String,
@@ -344,7 +375,13 @@ pub struct StorePage {
 }
 
 /// `/stores/{id}`: a store's menu.
-pub async fn store(State(state): State<AppState>, Path(id): Path<i64>) -> PageResult {
+pub async fn store(
+    State(state): State<AppState>,
+    layout: Layout,
+    Path(id): Path<String>,
+) -> PageResult {
+    // Not `Path<i64>`: its rejection is a plain-text 400, and `/stores/abc` is a missing page.
+    let id: i64 = id.parse().map_err(|_| AppError::NotFound("store"))?;
     let store = repo::stores::by_id(&state.db, id)
         .await?
         .ok_or(AppError::NotFound("store"))?;
@@ -362,6 +399,7 @@ pub async fn store(State(state): State<AppState>, Path(id): Path<i64>) -> PageRe
         .await?
         .map_or_else(|| store.stadium.clone(), |s| s.name_ko);
     render(&StorePage {
+        layout,
         title: store.name,
         stadium_name,
         stadium: store.stadium,
@@ -374,6 +412,7 @@ pub async fn store(State(state): State<AppState>, Path(id): Path<i64>) -> PageRe
 #[derive(Template)]
 #[template(path = "error.html")]
 pub struct ErrorPage {
+    pub layout: Layout,
     pub title: String,
     pub status: u16,
     pub message: String,

@@ -26,3 +26,5 @@ mod uploads;
 mod users;
 mod vendor_sim;
 mod web;
+mod web_accounts;
+mod web_client;

@@ -41,6 +41,7 @@
 //!   Policy that allows scripts and styles from this server only (no inline ones).
 
 pub mod accounts;
+pub mod community;
 pub mod forms;
 pub mod i18n;
 pub mod layout;
@@ -80,6 +81,31 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/logout", post(accounts::logout))
         .route("/session/token", post(accounts::api_token))
         .route("/lang/{code}", get(accounts::choose_language))
+        .route(
+            "/editor",
+            get(community::new_article).post(community::create_article),
+        )
+        .route(
+            "/editor/{slug}",
+            get(community::edit_article).post(community::update_article),
+        )
+        .route("/articles/{slug}/delete", post(community::delete_article))
+        .route("/articles/{slug}/favorite", post(community::favorite))
+        .route("/articles/{slug}/comments", post(community::add_comment))
+        .route(
+            "/articles/{slug}/comments/{id}/edit",
+            post(community::edit_comment),
+        )
+        .route(
+            "/articles/{slug}/comments/{id}/delete",
+            post(community::delete_comment),
+        )
+        .route("/profiles/{username}", get(community::profile))
+        .route("/profiles/{username}/follow", post(community::follow))
+        .route(
+            "/settings",
+            get(community::settings).post(community::save_settings),
+        )
         .route("/static/site.css", get(stylesheet))
         .route("/static/chat.js", get(chat_script))
         .route("/static/app.js", get(app_script))

@@ -28,3 +28,56 @@
     if (question && !window.confirm(question)) event.preventDefault();
   });
 })();
+
+// Photo uploads (the editor and the settings page): the file goes to POST /api/uploads as the
+// signed-in user, with a progress bar; then its URL goes into the article's text as Markdown
+// (and the first one becomes the cover), or into the profile picture field.
+(function () {
+  "use strict";
+  function upload(input) {
+    const file = input.files && input.files[0];
+    if (!file) return;
+    const progress = document.getElementById(input.id + "-progress");
+    const status = document.getElementById(input.id + "-status");
+    function say(text) { if (status) status.textContent = text; }
+    window.ballpark.apiToken().then(function (token) {
+      const form = new FormData();
+      form.append("file", file);
+      const request = new XMLHttpRequest();
+      request.open("POST", "/api/uploads");
+      request.setRequestHeader("Authorization", "Token " + token);
+      request.upload.onprogress = function (event) {
+        if (!event.lengthComputable || !progress) return;
+        progress.hidden = false;
+        progress.value = Math.round((event.loaded / event.total) * 100);
+        say(input.dataset.progress + " " + progress.value + "%");
+      };
+      request.onload = function () {
+        if (request.status !== 202 && request.status !== 200) {
+          say(input.dataset.failed + " (" + request.status + ")");
+          return;
+        }
+        const uploaded = JSON.parse(request.responseText).upload;
+        const url = new URL(uploaded.url, location.href).pathname;
+        if (input.dataset.uploadInto) {
+          const body = document.getElementById(input.dataset.uploadInto);
+          body.value += (body.value ? "\n\n" : "") + "![](" + url + ")";
+          const cover = document.getElementById(input.dataset.cover);
+          if (cover && !cover.value) cover.value = uploaded.id;
+        }
+        if (input.dataset.uploadUrlInto) {
+          document.getElementById(input.dataset.uploadUrlInto).value = url;
+        }
+        if (progress) progress.value = 100;
+        say(input.dataset.done);
+        input.value = "";
+      };
+      request.onerror = function () { say(input.dataset.failed); };
+      request.send(form);
+    }, function () { say(input.dataset.failed); });
+  }
+  document.addEventListener("change", function (event) {
+    const input = event.target;
+    if (input.type === "file" && (input.dataset.uploadInto || input.dataset.uploadUrlInto)) upload(input);
+  });
+})();

@@ -42,6 +42,11 @@ impl Layout {
         self.lang.t(key)
     }
 
+    /// A board's (category's) name.
+    pub fn board(&self, key: &str) -> String {
+        self.lang.t(&format!("board.{key}")).into_owned()
+    }
+
     /// A time, relative while recent, else in Korea time.
     pub fn when(&self, at: &DateTime<Utc>) -> String {
         i18n::when(self.lang, *at, self.now)

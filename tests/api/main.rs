@@ -28,3 +28,4 @@ mod vendor_sim;
 mod web;
 mod web_accounts;
 mod web_client;
+mod web_community;

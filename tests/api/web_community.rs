@@ -417,19 +417,8 @@ async fn the_settings_page_changes_bio_picture_and_team_shown_on_the_profile(app
 }
 
 async fn the_boards_search_filter_sort_and_number_their_pages(app: TestApp) {
-    // Arrange: 21 food articles (one more than a page) and one popular question.
+    // Arrange: one question, commented on, then 21 newer food articles (one more than a page).
     let token = app.register("board_writer").await;
-    for n in 0..21 {
-        let (status, _) = app
-            .post(
-                "/api/articles",
-                Some(&token),
-                json!({"article": {"title": format!("food {n}"), "description": "d",
-                    "body": "b", "category": "food"}}),
-            )
-            .await;
-        assert_eq!(status, StatusCode::CREATED);
-    }
     let (_, popular) = app
         .post(
             "/api/articles",
@@ -445,6 +434,17 @@ async fn the_boards_search_filter_sort_and_number_their_pages(app: TestApp) {
         json!({"comment": {"body": "c"}}),
     )
     .await;
+    for n in 0..21 {
+        let (status, _) = app
+            .post(
+                "/api/articles",
+                Some(&token),
+                json!({"article": {"title": format!("food {n}"), "description": "d",
+                    "body": "b", "category": "food"}}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED);
+    }
     let mut reader = Browser::new(&app);
 
     // Act
@@ -452,6 +452,7 @@ async fn the_boards_search_filter_sort_and_number_their_pages(app: TestApp) {
     let food = reader.get("/?board=food").await;
     let food_2 = reader.get("/?board=food&page=2").await;
     let searched = reader.get("/?q=popular").await;
+    let newest = reader.get("/").await;
     let by_comments = reader.get("/?sort=comments").await;
     // Views are counted in memory and flushed every 50 ms in tests.
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;

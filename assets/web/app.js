@@ -57,25 +57,43 @@
           say(input.dataset.failed + " (" + request.status + ")");
           return;
         }
-        const uploaded = JSON.parse(request.responseText).upload;
-        const url = new URL(uploaded.url, location.href).pathname;
-        if (input.dataset.uploadInto) {
-          const body = document.getElementById(input.dataset.uploadInto);
-          body.value += (body.value ? "\n\n" : "") + "![](" + url + ")";
-          const cover = document.getElementById(input.dataset.cover);
-          if (cover && !cover.value) cover.value = uploaded.id;
-        }
-        if (input.dataset.uploadUrlInto) {
-          document.getElementById(input.dataset.uploadUrlInto).value = url;
-        }
-        if (progress) progress.value = 100;
-        say(input.dataset.done);
-        input.value = "";
+        // Processing takes a moment; the original's URL stops working once it is done, so
+        // the text gets the optimised picture's URL, when it exists.
+        const id = JSON.parse(request.responseText).upload.id;
+        say(input.dataset.progress + " 100%");
+        waitReady(id, token, 0).then(function (uploaded) {
+          const url = new URL(uploaded.url, location.href).pathname;
+          if (input.dataset.uploadInto) {
+            const body = document.getElementById(input.dataset.uploadInto);
+            body.value += (body.value ? "\n\n" : "") + "![](" + url + ")";
+            const cover = document.getElementById(input.dataset.cover);
+            if (cover && !cover.value) cover.value = uploaded.id;
+          }
+          if (input.dataset.uploadUrlInto) {
+            document.getElementById(input.dataset.uploadUrlInto).value = url;
+          }
+          say(input.dataset.done);
+          input.value = "";
+        }, function (why) { say(input.dataset.failed + (why ? ": " + why : "")); });
       };
       request.onerror = function () { say(input.dataset.failed); };
       request.send(form);
     }, function () { say(input.dataset.failed); });
   }
+  // Polls GET /api/uploads/{id} until the upload is ready (about a minute at most).
+  function waitReady(id, token, tries) {
+    return fetch("/api/uploads/" + encodeURIComponent(id), {
+      headers: { Authorization: "Token " + token },
+    }).then(function (response) { return response.json(); }).then(function (body) {
+      const uploaded = body.upload;
+      if (uploaded.status === "ready") return uploaded;
+      if (uploaded.status === "failed") throw uploaded.error || "";
+      if (tries >= 120) throw "";
+      return new Promise(function (resolve) { setTimeout(resolve, 500); })
+        .then(function () { return waitReady(id, token, tries + 1); });
+    });
+  }
+
   document.addEventListener("change", function (event) {
     const input = event.target;
     if (input.type === "file" && (input.dataset.uploadInto || input.dataset.uploadUrlInto)) upload(input);

@@ -2,11 +2,12 @@
 // 390 px (a phone): sign up, log out and in, write an article with a photo (uploaded by the
 // editor's script with a progress bar), comment and reply, favourite, follow, with two users.
 // Every page: no console errors or CSP violations, nothing wider than the screen, header
-// links and buttons at least 44 px high.
+// links and buttons at least 44 px high, no serious or critical axe-core violation.
 // Run by scripts/browser, which starts the server (demo data) and passes BASE_URL.
 // SCREENSHOTS=<dir> also saves phone and desktop screenshots there.
 "use strict";
 const { chromium } = require("playwright-core");
+const AxeBuilder = require("@axe-core/playwright").default || require("@axe-core/playwright");
 
 const base = process.env.BASE_URL;
 const shots = process.env.SCREENSHOTS;
@@ -47,6 +48,10 @@ async function main() {
         .map((el) => [el.textContent.trim(), el.getBoundingClientRect().height])
         .filter(([, h]) => h < 44));
     check(small.length === 0, `${who} ${page.url()}: tap targets under 44px: ${JSON.stringify(small)}`);
+    // Accessibility: axe-core finds no serious or critical violation.
+    const axe = await new AxeBuilder({ page }).analyze();
+    const bad = axe.violations.filter((v) => v.impact === "serious" || v.impact === "critical");
+    check(bad.length === 0, `${who} ${page.url()}: axe: ${bad.map((v) => `${v.id} (${v.nodes.length}: ${v.nodes[0].target})`).join("; ")}`);
   }
 
   async function register(page, name) {

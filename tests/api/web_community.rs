@@ -483,6 +483,7 @@ async fn the_boards_search_filter_sort_and_number_their_pages(app: TestApp) {
             .unwrap()
             .to_string()
     };
+    assert!(first(&newest).contains("food 20"), "{}", newest.html);
     assert!(
         first(&by_comments).contains("popular question"),
         "{}",

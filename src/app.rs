@@ -342,7 +342,7 @@ fn router(state: AppState) -> Router {
         .merge(crate::ops::router(openapi))
         .merge(crate::metrics::router())
         .merge(crate::media::uploads::media_router())
-        .merge(crate::web::router())
+        .merge(crate::web::router(state.clone()))
         .fallback(|| async { AppError::NotFound("route") })
         .route_layer(axum::middleware::from_fn_with_state(state.metrics.clone(), crate::metrics::track_http))
         .layer(axum::middleware::from_fn(crate::http::reject_nul))

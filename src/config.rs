@@ -74,6 +74,7 @@ const ENV_KEYS: &[&str] = &[
     "max_connections",
     "image_job_timeout_secs",
     "upload_rate_per_minute",
+    "web_session_days",
 ];
 
 /// A value that must never be logged.
@@ -231,6 +232,8 @@ pub struct Config {
     /// Uploads each user may start per minute: a burst of this many, then one every
     /// `60 / n` seconds; more get 429 with `Retry-After`. Per process, like the login limits.
     pub upload_rate_per_minute: u32,
+    /// How long a web UI login lasts without being used; each use slides it forward.
+    pub web_session_days: i64,
 }
 
 /// Half the cores this process may use, at least 1: on 2 cores one image worker leaves a core
@@ -293,6 +296,7 @@ impl Default for Config {
             max_connections: 768,
             image_job_timeout_secs: 30,
             upload_rate_per_minute: 10,
+            web_session_days: 14,
         }
     }
 }
@@ -447,6 +451,9 @@ impl Config {
         }
         if self.jwt_ttl_hours <= 0 {
             return invalid("jwt_ttl_hours must be positive");
+        }
+        if !(1..=365).contains(&self.web_session_days) {
+            return invalid("web_session_days must be between 1 and 365");
         }
         if self.body_limit_bytes < 1024 {
             return invalid("body_limit_bytes must be at least 1024");

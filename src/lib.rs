@@ -52,3 +52,7 @@ pub mod web;
 pub mod workers;
 
 pub use error::{AppError, Result};
+
+// The web UI's strings (Korean and English), compiled in; `rust_i18n::t!` needs this at the
+// crate root. Pages pass the request's language to every lookup (see `web::i18n`).
+rust_i18n::i18n!("src/web/locales", fallback = "ko");

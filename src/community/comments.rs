@@ -34,6 +34,8 @@ pub struct Comment {
     pub updated_at: String,
     pub body: String,
     pub author: Profile,
+    /// The comment this one replies to, or null for a top-level comment.
+    pub parent_id: Option<i64>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -59,6 +61,7 @@ fn comment(row: CommentRow) -> Comment {
             team: row.author_team,
             following: row.following,
         },
+        parent_id: row.parent_id,
     }
 }
 
@@ -112,8 +115,12 @@ pub struct CommentInputBody {
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct CommentInput {
     body: Option<String>,
+    /// Reply to this top-level comment of the same article (replies are one level deep).
+    #[serde(default)]
+    parent_id: Option<i64>,
 }
 
 fn parse_body(input: CommentInputBody) -> Result<String> {
@@ -146,9 +153,17 @@ async fn add_comment(
     Path(slug): Path<String>,
     ApiJson(input): ApiJson<CommentInputBody>,
 ) -> Result<Json<CommentBody>> {
+    let parent_id = input.comment.parent_id;
     let text = parse_body(input)?;
     let article_id = article_id(&state, &slug).await?;
-    let comment_id = store::insert(&state.db, article_id, auth.id, &text).await?;
+    let comment_id = match parent_id {
+        None => store::insert(&state.db, article_id, auth.id, &text).await?,
+        Some(parent) => store::insert_reply(&state.db, article_id, auth.id, parent, &text)
+            .await?
+            .ok_or_else(|| {
+                AppError::invalid("parentId", "is not a top-level comment of this article")
+            })?,
+    };
     respond(&state, article_id, comment_id, auth.id).await
 }
 

@@ -41,3 +41,6 @@ mod users;
 mod vendor_sim;
 mod web;
 mod worker_probes;
+mod web_accounts;
+mod web_client;
+mod web_community;

@@ -43,7 +43,7 @@ async function main() {
     check((await home.locator("article.card").count()) >= 5, "/: the demo articles are listed");
     if (shots) await home.screenshot({ path: `${shots}/web-home.png` });
 
-    const firstArticle = await home.locator("article.card h2 a").first().getAttribute("href");
+    const firstArticle = await home.locator("article.card h3 a").first().getAttribute("href");
     const article = await open(guest, firstArticle);
     check((await article.locator(".full .body").count()) === 1, "an article page has a body");
 

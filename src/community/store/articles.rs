@@ -761,3 +761,88 @@ where
         Ok((guard, batch))
     })
 }
+
+/// How the web UI's boards can order a list (the API lists newest first only).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub enum ArticleOrder {
+    #[default]
+    Newest,
+    MostViewed,
+    MostCommented,
+}
+
+impl ArticleOrder {
+    /// The ORDER BY of each order; ties go to the newer article, so pages never overlap.
+    fn sql(self) -> &'static str {
+        match self {
+            ArticleOrder::Newest => "a.id DESC",
+            ArticleOrder::MostViewed => "a.view_count DESC, a.id DESC",
+            ArticleOrder::MostCommented => {
+                "(SELECT COUNT(*) FROM comments cc WHERE cc.article_id = a.id) DESC, a.id DESC"
+            }
+        }
+    }
+}
+
+/// One numbered page (`filter.limit` and `filter.offset`; the cursor is ignored) in `order`,
+/// and the total matching the filter. Two steps: the page's ids in order (a narrow query the
+/// sort can use indexes for), then those articles through the usual statement, put back in
+/// that order.
+///
+/// `fans_of` keeps articles whose author supports that team (the team pages).
+pub async fn list_ordered(
+    db: &Db,
+    filter: &ArticleFilter,
+    order: ArticleOrder,
+    fans_of: Option<&str>,
+    viewer_id: i64,
+) -> Result<(Vec<Article>, i64)> {
+    let backend = db.backend();
+    let with_team = |st: &mut Statement, clause: String| match fans_of {
+        None => clause,
+        Some(team) => {
+            let p = st.param(Arg::Text(team.to_string()));
+            let condition = format!("a.author_id IN (SELECT id FROM users WHERE team = {p})");
+            if clause.is_empty() {
+                format!("WHERE {condition}")
+            } else {
+                format!("{clause} AND {condition}")
+            }
+        }
+    };
+    let mut ids_statement = Statement::default();
+    let clause = ids_statement.filters(backend, filter, false);
+    let clause = with_team(&mut ids_statement, clause);
+    let limit = ids_statement.param(Arg::Int(filter.limit));
+    let offset = ids_statement.param(Arg::Int(filter.offset));
+    let ids_sql = format!(
+        "SELECT a.id FROM articles a {clause} ORDER BY {} LIMIT {limit} OFFSET {offset}",
+        order.sql()
+    );
+    let mut count = Statement::default();
+    let count_clause = count.filters(backend, filter, false);
+    let count_sql = format!(
+        "SELECT COUNT(*) FROM articles a {}",
+        with_team(&mut count, count_clause)
+    );
+    let ids: Vec<i64> = on_read!(db, pool => bind_args!(sqlx::query_scalar::<_, i64>(&ids_sql), ids_statement.args)
+        .fetch_all(pool)
+        .await)?;
+    let total: i64 = on_read!(db, pool => bind_args!(sqlx::query_scalar::<_, i64>(&count_sql), count.args)
+        .fetch_one(pool)
+        .await)?;
+    if ids.is_empty() {
+        return Ok((Vec::new(), total));
+    }
+    let mut statement = Statement::default();
+    let sql = select_articles(&mut statement, backend, false, viewer_id, |st| {
+        let placeholders: Vec<String> = ids.iter().map(|id| st.param(Arg::Int(*id))).collect();
+        format!(
+            "WHERE a.id IN ({}) ORDER BY a.id DESC",
+            placeholders.join(", ")
+        )
+    });
+    let mut articles = fetch_articles(db, &sql, statement.args).await?;
+    articles.sort_by_key(|a| ids.iter().position(|id| *id == a.id));
+    Ok((articles, total))
+}

@@ -20,10 +20,12 @@ pub struct CommentRow {
     pub author_image: Option<String>,
     pub author_team: Option<String>,
     pub following: bool,
+    /// The top-level comment this one replies to (replies are one level deep).
+    pub parent_id: Option<i64>,
 }
 
 /// `$1` is the viewer's id (0 for anonymous).
-const SELECT_COMMENTS: &str = "SELECT c.id, c.body, c.created_at, c.updated_at, \
+const SELECT_COMMENTS: &str = "SELECT c.id, c.body, c.created_at, c.updated_at, c.parent_id, \
       u.id AS author_id, u.username AS author_username, u.bio AS author_bio, \
       u.image AS author_image, u.team AS author_team, \
       EXISTS(SELECT 1 FROM follows fo WHERE fo.followee_id = c.author_id AND fo.follower_id = $1) AS following \
@@ -100,4 +102,47 @@ pub async fn update(db: &Db, comment_id: i64, body: &str) -> Result<()> {
 pub async fn delete(db: &Db, comment_id: i64) -> Result<()> {
     on_write!(db, pool => sqlx::query("DELETE FROM comments WHERE id = $1").bind(comment_id).execute(pool).await.map(|r| r.rows_affected()))?;
     Ok(())
+}
+
+/// Adds a reply to the top-level comment `parent_id` of the same article. `Ok(None)` when
+/// there is no such comment there, or it is itself a reply (replies are one level deep).
+pub async fn insert_reply(
+    db: &Db,
+    article_id: i64,
+    author_id: i64,
+    parent_id: i64,
+    body: &str,
+) -> Result<Option<i64>> {
+    let now = now();
+    // One statement, so the parent cannot turn into a reply or vanish between check and write.
+    Ok(on_write!(db, pool => sqlx::query_scalar::<_, i64>(
+        "INSERT INTO comments (article_id, author_id, body, created_at, updated_at, parent_id) \
+         SELECT $1, $2, $3, $4, $4, p.id FROM comments p \
+         WHERE p.id = $5 AND p.article_id = $1 AND p.parent_id IS NULL \
+         RETURNING id")
+        .bind(article_id)
+        .bind(author_id)
+        .bind(body)
+        .bind(now)
+        .bind(parent_id)
+        .fetch_optional(pool)
+        .await)?)
+}
+
+/// How many comments each of these articles has (articles without any are left out).
+pub async fn counts(db: &Db, article_ids: &[i64]) -> Result<Vec<(i64, i64)>> {
+    if article_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    // Ids are integers from our own rows: listing them inline is safe and keeps one
+    // statement text per page size for both backends.
+    let ids = article_ids
+        .iter()
+        .map(i64::to_string)
+        .collect::<Vec<_>>()
+        .join(",");
+    let sql = format!(
+        "SELECT article_id, COUNT(*) FROM comments WHERE article_id IN ({ids}) GROUP BY article_id"
+    );
+    Ok(on_read!(db, pool => sqlx::query_as::<_, (i64, i64)>(&sql).fetch_all(pool).await)?)
 }

@@ -13,7 +13,8 @@
 //!   before anyone sees it; a socket opening (or re-opening) reads the room's recent messages
 //!   first, so a client that was away loses nothing it could page back to. How a stored
 //!   message reaches the sockets of every process is [`hub`]'s concern (PostgreSQL
-//!   `LISTEN/NOTIFY`; SQLite is one process).
+//!   `LISTEN/NOTIFY`; SQLite is one process). Who is in a room now ([`presence`]) is kept and
+//!   spread the same way, and sent to sockets as `presence` frames.
 //! - **Limits are per process and explicit** ([`domain`], [`hub`]): 500 characters a message,
 //!   16 KiB a frame, 30 messages a minute per user with bursts of 5, 4,096 sockets, the
 //!   50 most recent messages on connecting; a socket that stops answering pings is closed.
@@ -21,6 +22,7 @@
 pub mod api;
 pub mod domain;
 pub mod hub;
+pub mod presence;
 pub mod socket;
 pub mod store;
 

@@ -27,4 +27,5 @@ mod users;
 mod vendor_sim;
 mod web;
 mod web_accounts;
+mod web_chat;
 mod web_client;

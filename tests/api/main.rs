@@ -29,3 +29,4 @@ mod web;
 mod web_accounts;
 mod web_chat;
 mod web_client;
+mod web_orders;

@@ -22,6 +22,7 @@
 pub mod api;
 pub mod domain;
 pub mod hub;
+pub mod moderation;
 pub mod presence;
 pub mod socket;
 pub mod store;
@@ -48,6 +49,8 @@ pub async fn require_team(state: &AppState, team: &str) -> Result<()> {
 pub enum PostError {
     /// The user posts too fast; they may again after this long.
     RateLimited(std::time::Duration),
+    /// An admin muted the user until then ([`moderation`]).
+    Muted(chrono::DateTime<chrono::Utc>),
     Failed(AppError),
 }
 
@@ -65,6 +68,9 @@ pub async fn post(
     author_id: i64,
     body: &MessageBody,
 ) -> Result<ChatMessage, PostError> {
+    if let Some(until) = moderation::muted_until(&state.db, author_id).await? {
+        return Err(PostError::Muted(until));
+    }
     state
         .chat
         .limiter()

@@ -189,6 +189,10 @@ impl Session {
                         )
                         .await
                     }
+                    Err(PostError::Muted(until)) => {
+                        let message = format!("you are muted until {}", until.to_rfc3339());
+                        self.error("muted", &message, None).await
+                    }
                     Err(PostError::Failed(err)) => {
                         if let AppError::Internal(cause) = &err {
                             tracing::error!(error = format!("{cause:#}"), "chat: posting failed");

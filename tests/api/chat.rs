@@ -351,7 +351,90 @@ async fn a_user_with_two_sockets_stays_present_until_the_last_closes(app: TestAp
     presence_becomes(&mut watcher, &["eagles_watch"]).await;
 }
 
+async fn an_admin_mutes_a_user_who_then_cannot_post_anywhere_until_unmuted(app: TestApp) {
+    // Arrange: an admin, a noisy fan with a socket open.
+    let admin = app.register("chat_admin").await;
+    let db = ballpark::db::Db::connect(&app.database_url, 1)
+        .await
+        .unwrap();
+    ballpark::community::store::users::set_role(&db, "chat_admin", "admin")
+        .await
+        .unwrap();
+    let noisy = app.register("noisy_fan").await;
+    let (mut socket, _) = connect(&app, "lg", Some(&noisy)).await;
+
+    // Act
+    let (status, muted) = app
+        .put(
+            "/api/admin/chat/mutes/noisy_fan",
+            Some(&admin),
+            json!({"mute": {"minutes": 30}}),
+        )
+        .await;
+
+    // Assert: refused on the API and on the socket, in any room; allowed again once unmuted.
+    assert_eq!(status, StatusCode::OK, "{muted}");
+    assert_eq!(muted["username"], "noisy_fan");
+    let (status, _) = post(&app, "doosan", &noisy, "still talking").await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    send(&mut socket, json!({"type": "send", "body": "hello?"})).await;
+    let frame = next_frame(&mut socket).await;
+    assert_eq!(frame["code"], "muted", "{frame}");
+    let (status, _) = app
+        .delete("/api/admin/chat/mutes/noisy_fan", Some(&admin))
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, body) = post(&app, "lg", &noisy, "sorry").await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+}
+
+async fn muting_is_for_admins_with_a_length_from_a_minute_to_a_week(app: TestApp) {
+    // Arrange
+    let fan = app.register("plain_fan").await;
+    let target = app.register("target_fan").await;
+    let admin = app.register("mute_admin").await;
+    let db = ballpark::db::Db::connect(&app.database_url, 1)
+        .await
+        .unwrap();
+    ballpark::community::store::users::set_role(&db, "mute_admin", "admin")
+        .await
+        .unwrap();
+    let path = "/api/admin/chat/mutes/target_fan";
+
+    // Act
+    let (by_fan, _) = app
+        .put(path, Some(&fan), json!({"mute": {"minutes": 5}}))
+        .await;
+    let (anonymous, _) = app.put(path, None, json!({"mute": {"minutes": 5}})).await;
+    let (too_long, body) = app
+        .put(path, Some(&admin), json!({"mute": {"minutes": 10081}}))
+        .await;
+    let (zero, _) = app
+        .put(path, Some(&admin), json!({"mute": {"minutes": 0}}))
+        .await;
+    let (nobody, _) = app
+        .put(
+            "/api/admin/chat/mutes/nobody_here",
+            Some(&admin),
+            json!({"mute": {"minutes": 5}}),
+        )
+        .await;
+
+    // Assert
+    assert_eq!(by_fan, StatusCode::FORBIDDEN);
+    assert_eq!(anonymous, StatusCode::UNAUTHORIZED);
+    assert_eq!(too_long, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(body.to_string().contains("minutes"), "{body}");
+    assert_eq!(zero, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(nobody, StatusCode::NOT_FOUND);
+    // None of the refused requests muted anyone.
+    let (status, body) = post(&app, "lg", &target, "ok").await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+}
+
 crate::on_both_backends!(
+    an_admin_mutes_a_user_who_then_cannot_post_anywhere_until_unmuted,
+    muting_is_for_admins_with_a_length_from_a_minute_to_a_week,
     presence_names_the_signed_in_users_of_a_room_until_they_leave,
     a_user_with_two_sockets_stays_present_until_the_last_closes,
     a_message_sent_on_a_socket_reaches_every_socket_of_its_room_and_no_other,

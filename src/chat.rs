@@ -13,7 +13,8 @@
 //!   before anyone sees it; a socket opening (or re-opening) reads the room's recent messages
 //!   first, so a client that was away loses nothing it could page back to. How a stored
 //!   message reaches the sockets of every process is [`hub`]'s concern (PostgreSQL
-//!   `LISTEN/NOTIFY`; SQLite is one process).
+//!   `LISTEN/NOTIFY`; SQLite is one process). Who is in a room now ([`presence`]) is kept and
+//!   spread the same way, and sent to sockets as `presence` frames.
 //! - **Limits are per process and explicit** ([`domain`], [`hub`]): 500 characters a message,
 //!   16 KiB a frame, 30 messages a minute per user with bursts of 5, 4,096 sockets, the
 //!   50 most recent messages on connecting; a socket that stops answering pings is closed.
@@ -22,6 +23,8 @@ pub mod api;
 pub mod domain;
 pub mod hub;
 pub mod metrics;
+pub mod moderation;
+pub mod presence;
 pub mod socket;
 pub mod store;
 
@@ -47,6 +50,8 @@ pub async fn require_team(state: &AppState, team: &str) -> Result<()> {
 pub enum PostError {
     /// The user posts too fast; they may again after this long.
     RateLimited(std::time::Duration),
+    /// An admin muted the user until then ([`moderation`]).
+    Muted(chrono::DateTime<chrono::Utc>),
     Failed(AppError),
 }
 
@@ -64,6 +69,9 @@ pub async fn post(
     author_id: i64,
     body: &MessageBody,
 ) -> Result<ChatMessage, PostError> {
+    if let Some(until) = moderation::muted_until(&state.db, author_id).await? {
+        return Err(PostError::Muted(until));
+    }
     let figures = metrics::ChatMetrics::new(&state.metrics);
     if let Err(wait) = state.chat.limiter().check(author_id) {
         figures.rate_limited();

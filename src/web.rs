@@ -46,6 +46,7 @@ pub mod forms;
 pub mod i18n;
 pub mod layout;
 pub mod markdown;
+pub mod orders;
 pub mod pages;
 pub mod session;
 
@@ -109,6 +110,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/static/site.css", get(stylesheet))
         .route("/static/chat.js", get(chat_script))
         .route("/static/app.js", get(app_script))
+        .route("/orders", get(orders::mine))
         .layer(axum::middleware::from_fn_with_state(
             state,
             session::context,

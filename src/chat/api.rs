@@ -14,6 +14,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::domain::{ChatMessage, MessageBody, BACKLOG, MAX_FRAME_BYTES};
+use super::moderation::{self, MuteMinutes};
 use super::{require_team, socket, store, PostError};
 use crate::app::AppState;
 use crate::auth::{AuthUser, MaybeAuthUser};
@@ -24,6 +25,7 @@ use crate::http::{ApiJson, ApiQuery};
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_messages, post_message))
+        .routes(routes!(mute_user, unmute_user))
         .route("/api/teams/{team}/chat", get(open_socket))
 }
 
@@ -125,6 +127,67 @@ async fn post_message(
     match super::post(&state, &team, auth.id, &body).await {
         Ok(message) => Ok((StatusCode::CREATED, Json(ChatMessageBody { message }))),
         Err(PostError::RateLimited(_)) => Err(AppError::TooManyRequests),
+        Err(PostError::Muted(_)) => Err(AppError::Forbidden),
         Err(PostError::Failed(err)) => Err(err),
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct MuteBody {
+    mute: MuteInput,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct MuteInput {
+    /// 1 to 10,080 (a week).
+    minutes: Option<i64>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Muted {
+    pub username: String,
+    #[serde(serialize_with = "crate::community::serialize_timestamp")]
+    #[schema(value_type = String)]
+    pub until: chrono::DateTime<chrono::Utc>,
+}
+
+/// Admins: mute a user in every chat room for a while (they can still read); muting again
+/// replaces the earlier mute. A muted user's posts get 403 (`POST`) or a `muted` error frame.
+#[utoipa::path(put, path = "/api/admin/chat/mutes/{username}", tag = "admin",
+    params(("username" = String, Path)), request_body = MuteBody,
+    responses((status = 200, body = Muted), (status = 401), (status = 403), (status = 404),
+        (status = 422)),
+    security(("token" = [])))]
+async fn mute_user(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    Path(username): Path<String>,
+    ApiJson(input): ApiJson<MuteBody>,
+) -> Result<Json<Muted>> {
+    crate::admin::require_admin(&state, &auth).await?;
+    let minutes =
+        MuteMinutes::parse(input.mute.minutes).map_err(|msg| AppError::invalid("minutes", msg))?;
+    let until = moderation::mute(&state.db, &username, minutes, auth.id)
+        .await?
+        .ok_or(AppError::NotFound("user"))?;
+    Ok(Json(Muted { username, until }))
+}
+
+/// Admins: lift a user's chat mute (nothing happens if there is none).
+#[utoipa::path(delete, path = "/api/admin/chat/mutes/{username}", tag = "admin",
+    params(("username" = String, Path)),
+    responses((status = 204), (status = 401), (status = 403), (status = 404)),
+    security(("token" = [])))]
+async fn unmute_user(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    Path(username): Path<String>,
+) -> Result<StatusCode> {
+    crate::admin::require_admin(&state, &auth).await?;
+    if moderation::unmute(&state.db, &username).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(AppError::NotFound("user"))
     }
 }

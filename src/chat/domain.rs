@@ -138,6 +138,11 @@ pub enum ServerFrame<'a> {
     Authenticated { username: &'a str },
     /// A new message in the room (the sender's own included).
     Message { message: &'a ChatMessage },
+    /// Who is in the room now (signed-in users with a socket open on it, in any server
+    /// process), by name: sent after `hello` and whenever it changes.
+    Presence {
+        users: &'a [super::presence::Present],
+    },
     /// A frame the server refused; the socket stays open.
     #[serde(rename_all = "camelCase")]
     Error {

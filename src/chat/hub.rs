@@ -11,21 +11,30 @@
 //!   it may have missed (ids after the newest it saw, less a window for ids that committed out
 //!   of order) and publishes them again; sockets drop ids they have already sent. The listener
 //!   holds one of the pool's connections (`database_max_connections`) for as long as it runs.
+//!
+//! Presence ([`super::presence`]) goes the same way: a room's list of users is kept per room
+//! in a [`watch`] channel (sockets only need the latest), re-read from the database when a
+//! change is announced (`NOTIFY ballpark_chat 'presence:<team>'` on PostgreSQL, directly on
+//! SQLite), every [`presence::HEARTBEAT`], and after the listener reconnects.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use sqlx::postgres::PgListener;
-use tokio::sync::{broadcast, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{broadcast, watch, OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 
 use super::domain::{ChatMessage, PostLimiter, MESSAGES_PER_MINUTE, MESSAGE_BURST};
+use super::presence::{self, LocalCounts, Present};
 use super::store;
 use crate::db::Db;
 
 /// The PostgreSQL notification channel new message ids are announced on.
 pub const PG_CHANNEL: &str = "ballpark_chat";
+/// A notification on [`PG_CHANNEL`] starting with this announces a change of a room's
+/// presence (the team key follows); any other payload is a message id.
+pub const PRESENCE_PREFIX: &str = "presence:";
 /// Sockets open at once per process; more are refused with 429 before the upgrade.
 pub const MAX_SOCKETS: usize = 4096;
 /// Messages a room's channel holds for a socket that has not sent them yet; a socket further
@@ -43,8 +52,16 @@ pub struct ChatHub {
     inner: Arc<Inner>,
 }
 
+/// A room's channels in this process.
+struct Room {
+    messages: broadcast::Sender<Arc<ChatMessage>>,
+    present: watch::Sender<Arc<Vec<Present>>>,
+}
+
 struct Inner {
-    rooms: Mutex<HashMap<String, broadcast::Sender<Arc<ChatMessage>>>>,
+    rooms: Mutex<HashMap<String, Arc<Room>>>,
+    /// This process's sockets per room and user, for presence.
+    counts: LocalCounts,
     sockets: Arc<Semaphore>,
     limiter: PostLimiter,
     /// Closes every socket when the server starts shutting down.
@@ -56,6 +73,7 @@ impl ChatHub {
         ChatHub {
             inner: Arc::new(Inner {
                 rooms: Mutex::new(HashMap::new()),
+                counts: LocalCounts::new(),
                 sockets: Arc::new(Semaphore::new(MAX_SOCKETS)),
                 limiter: PostLimiter::new(MESSAGES_PER_MINUTE, MESSAGE_BURST),
                 shutdown,
@@ -63,24 +81,99 @@ impl ChatHub {
         }
     }
 
-    fn room(&self, team: &str) -> broadcast::Sender<Arc<ChatMessage>> {
+    fn room(&self, team: &str) -> Arc<Room> {
         let mut rooms = self.inner.rooms.lock().unwrap_or_else(|e| e.into_inner());
         rooms
             .entry(team.to_string())
-            .or_insert_with(|| broadcast::channel(ROOM_CAPACITY).0)
+            .or_insert_with(|| {
+                Arc::new(Room {
+                    messages: broadcast::channel(ROOM_CAPACITY).0,
+                    present: watch::channel(Arc::new(Vec::new())).0,
+                })
+            })
             .clone()
+    }
+
+    /// The rooms that exist in this process (someone opened a socket on them).
+    fn room_keys(&self) -> Vec<String> {
+        let rooms = self.inner.rooms.lock().unwrap_or_else(|e| e.into_inner());
+        rooms.keys().cloned().collect()
     }
 
     /// New messages of `team` from now on. Rooms are team keys, checked before this is
     /// called, so there are at most as many rooms as teams.
     pub fn subscribe(&self, team: &str) -> broadcast::Receiver<Arc<ChatMessage>> {
-        self.room(team).subscribe()
+        self.room(team).messages.subscribe()
+    }
+
+    /// The users in `team`, as they change.
+    pub fn watch_presence(&self, team: &str) -> watch::Receiver<Arc<Vec<Present>>> {
+        self.room(team).present.subscribe()
     }
 
     /// Hands a committed message to the sockets of its room in this process.
     fn publish(&self, message: ChatMessage) {
         // No socket in the room is not an error.
-        let _ = self.room(&message.team).send(Arc::new(message));
+        let _ = self.room(&message.team).messages.send(Arc::new(message));
+    }
+
+    /// Re-reads who is in `team` and hands the list to the room's sockets in this process. A
+    /// team no socket here opened is skipped (it has no room here).
+    pub async fn refresh_presence(&self, db: &Db, team: &str) {
+        if !self.room_keys().iter().any(|key| key == team) {
+            return;
+        }
+        match presence::in_room(db, team).await {
+            Ok(users) => {
+                self.room(team).present.send_if_modified(|current| {
+                    let changed = **current != users;
+                    if changed {
+                        *current = Arc::new(users);
+                    }
+                    changed
+                });
+            }
+            Err(err) => tracing::error!(error = %err, team, "chat: cannot read who is in a room"),
+        }
+    }
+
+    async fn refresh_every_room(&self, db: &Db) {
+        for team in self.room_keys() {
+            self.refresh_presence(db, &team).await;
+        }
+    }
+
+    /// A socket of `user_id` opened on `team`: the first one makes them present.
+    pub async fn arrive(&self, db: &Db, team: &str, user_id: i64) {
+        if self.inner.counts.enter(team, user_id) {
+            let stored = presence::insert(db, self.inner.counts.process(), team, user_id).await;
+            self.presence_changed(db, team, stored).await;
+        }
+    }
+
+    /// A socket of `user_id` on `team` closed: the last one makes them leave.
+    pub async fn depart(&self, db: &Db, team: &str, user_id: i64) {
+        if self.inner.counts.exit(team, user_id) {
+            let stored = presence::delete(db, self.inner.counts.process(), team, user_id).await;
+            self.presence_changed(db, team, stored).await;
+        }
+    }
+
+    /// After a presence write: on SQLite, re-read the room here; on PostgreSQL, announce it so
+    /// that every process (this one through its listener) re-reads it.
+    async fn presence_changed(&self, db: &Db, team: &str, stored: crate::error::Result<()>) {
+        if let Err(err) = stored {
+            tracing::error!(error = %err, team, "chat: cannot record presence");
+            return;
+        }
+        match db {
+            Db::Sqlite { .. } => self.refresh_presence(db, team).await,
+            Db::Postgres { pool, .. } => {
+                if let Err(err) = presence::announce(pool, team).await {
+                    tracing::error!(error = %err, team, "chat: cannot announce presence");
+                }
+            }
+        }
     }
 
     /// Called after a post in this process committed `message`: on SQLite (one process) it
@@ -106,16 +199,25 @@ impl ChatHub {
     }
 }
 
-/// The hub's background work until `stop`: pruning the posting limiter and, on PostgreSQL,
-/// listening for the messages of every process.
+/// The hub's background work until `stop`: pruning the posting limiter, keeping this
+/// process's presence rows fresh and, on PostgreSQL, listening for the messages of every
+/// process.
 pub async fn run(hub: ChatHub, db: Db, stop: CancellationToken) {
     let prune = {
-        let (hub, stop) = (hub.clone(), stop.clone());
+        let (hub, stop, db) = (hub.clone(), stop.clone(), db.clone());
         async move {
             let mut ticker = tokio::time::interval(Duration::from_secs(60));
+            let mut heartbeat = tokio::time::interval(presence::HEARTBEAT);
             loop {
                 tokio::select! {
                     _ = ticker.tick() => hub.limiter().prune(),
+                    _ = heartbeat.tick() => {
+                        if let Err(err) = presence::heartbeat(&db, hub.inner.counts.process()).await {
+                            tracing::error!(error = %err, "chat: cannot refresh presence");
+                        }
+                        // Picks up processes that went away without a word.
+                        hub.refresh_every_room(&db).await;
+                    }
                     _ = stop.cancelled() => break,
                 }
             }
@@ -148,12 +250,17 @@ async fn listen(hub: &ChatHub, db: &Db, pool: &sqlx::PgPool, stop: &Cancellation
             }
         };
         catch_up(hub, db, &mut newest).await;
+        hub.refresh_every_room(db).await;
         loop {
             let received = tokio::select! {
                 received = listener.try_recv() => received,
                 _ = stop.cancelled() => return,
             };
             match received {
+                Ok(Some(notification)) if notification.payload().starts_with(PRESENCE_PREFIX) => {
+                    let team = &notification.payload()[PRESENCE_PREFIX.len()..];
+                    hub.refresh_presence(db, team).await;
+                }
                 Ok(Some(notification)) => match notification.payload().parse::<i64>() {
                     Ok(id) => match store::by_id(db, id).await {
                         Ok(Some(row)) => {

@@ -17,6 +17,7 @@ use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::Instant;
 
 use super::domain::{ChatMessage, ClientFrame, MessageBody, ServerFrame, BACKLOG};
+use super::presence::Present;
 use super::{store, PostError};
 use crate::app::AppState;
 use crate::error::{AppError, Result};
@@ -144,7 +145,14 @@ impl Session {
                 };
                 match viewer {
                     Some(viewer) => {
-                        self.user = Some(viewer.clone());
+                        let previous = self.user.replace(viewer.clone());
+                        if previous.as_ref().map(|p| p.id) != Some(viewer.id) {
+                            let (db, chat) = (&self.state.db, &self.state.chat);
+                            if let Some(previous) = previous {
+                                chat.depart(db, &self.team, previous.id).await;
+                            }
+                            chat.arrive(db, &self.team, viewer.id).await;
+                        }
                         self.send(&ServerFrame::Authenticated {
                             username: &viewer.username,
                         })
@@ -203,6 +211,10 @@ impl Session {
                         )
                         .await
                     }
+                    Err(PostError::Muted(until)) => {
+                        let message = format!("you are muted until {}", until.to_rfc3339());
+                        self.error("muted", &message, None).await
+                    }
                     Err(PostError::Failed(err)) => {
                         if let AppError::Internal(cause) = &err {
                             tracing::error!(error = format!("{cause:#}"), "chat: posting failed");
@@ -227,6 +239,10 @@ pub async fn serve(
     let _open = super::metrics::ChatMetrics::new(&state.metrics).socket_open();
     let shutdown = state.chat.shutdown().clone();
     let mut room = state.chat.subscribe(&team);
+    let mut present = state.chat.watch_presence(&team);
+    if let Some(user) = &user {
+        state.chat.arrive(&state.db, &team, user.id).await;
+    }
     let mut session = Session {
         ws,
         state,
@@ -234,7 +250,15 @@ pub async fn serve(
         user,
         sent: Sent::new(),
     };
-    if run(&mut session, &mut room, &shutdown).await.is_ok() {
+    let ended = run(&mut session, &mut room, &mut present, &shutdown).await;
+    if let Some(user) = &session.user {
+        session
+            .state
+            .chat
+            .depart(&session.state.db, &session.team, user.id)
+            .await;
+    }
+    if ended.is_ok() {
         let _ = session
             .ws
             .send(Message::Close(Some(CloseFrame {
@@ -249,6 +273,7 @@ pub async fn serve(
 async fn run(
     session: &mut Session,
     room: &mut tokio::sync::broadcast::Receiver<Arc<ChatMessage>>,
+    present: &mut tokio::sync::watch::Receiver<Arc<Vec<Present>>>,
     shutdown: &tokio_util::sync::CancellationToken,
 ) -> Result<(), Gone> {
     let backlog = match session.recent().await {
@@ -267,6 +292,16 @@ async fn run(
             messages: &backlog,
         })
         .await?;
+    // The list may predate this room's first socket here: read it now.
+    session
+        .state
+        .chat
+        .refresh_presence(&session.state.db, &team)
+        .await;
+    let users = present.borrow_and_update().clone();
+    session
+        .send(&ServerFrame::Presence { users: &users })
+        .await?;
     let mut ping = tokio::time::interval_at(Instant::now() + PING_EVERY, PING_EVERY);
     let mut heard = Instant::now();
     loop {
@@ -283,6 +318,14 @@ async fn run(
                 }
                 Err(RecvError::Closed) => return Ok(()),
             },
+            changed = present.changed() => {
+                // The hub keeps every room's sender, so this ends only with the process.
+                if changed.is_err() {
+                    return Ok(());
+                }
+                let users = present.borrow_and_update().clone();
+                session.send(&ServerFrame::Presence { users: &users }).await?;
+            }
             frame = session.ws.recv() => {
                 heard = Instant::now();
                 match frame {

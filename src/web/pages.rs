@@ -54,7 +54,7 @@ pub fn segment(value: &str) -> String {
 }
 
 /// `12345` → `12,345`.
-fn thousands(n: i64) -> String {
+pub(crate) fn thousands(n: i64) -> String {
     let digits = n.unsigned_abs().to_string();
     let mut out = String::with_capacity(digits.len() + digits.len() / 3 + 1);
     for (i, c) in digits.chars().enumerate() {

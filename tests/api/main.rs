@@ -42,5 +42,7 @@ mod vendor_sim;
 mod web;
 mod worker_probes;
 mod web_accounts;
+mod web_chat;
 mod web_client;
 mod web_community;
+mod web_orders;

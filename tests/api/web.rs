@@ -174,7 +174,10 @@ async fn a_team_page_shows_the_rooms_recent_messages_and_loads_the_chat_script(a
         "{html}"
     );
     assert!(html.contains("bears_fan"), "{html}");
-    assert!(html.contains(r#"<script src="/static/chat.js">"#), "{html}");
+    assert!(
+        html.contains(r#"<script src="/static/chat.js" defer>"#),
+        "{html}"
+    );
     assert!(html.contains(r#"data-team="doosan""#), "{html}");
     assert_eq!(script_status, StatusCode::OK);
     assert!(

@@ -53,16 +53,16 @@ async function main() {
     check((await store.locator("table.menu tbody tr").count()) >= 1, "a store page has a menu");
     if (shots) await store.screenshot({ path: `${shots}/web-store.png` });
 
-    // The chat: a guest watches the Doosan room; a fan signs in from another tab and posts.
+    // The chat: a guest watches the Doosan room; a fan logs in (the session signs the room's
+    // socket in, no second sign-in) and posts.
     const watcher = await open(guest, "/teams/doosan");
-    await watcher.locator("#status").filter({ hasText: /^Live$/ }).waitFor({ timeout: 10000 });
-    const poster = await open(fan, "/teams/doosan");
-    await poster.locator("#login").waitFor({ state: "visible", timeout: 10000 });
-    await poster.fill("#login input[name=email]", "jamsil_bear@demo.ballpark.invalid");
-    await poster.fill("#login input[name=password]", "demo-password");
-    await poster.click("#login button");
-    await poster.locator("#status").filter({ hasText: "signed in as jamsil_bear" })
-      .waitFor({ timeout: 10000 });
+    await watcher.locator("#status").filter({ hasText: /^(Live|실시간)$/ }).waitFor({ timeout: 10000 });
+    const login = await open(fan, "/login?next=/teams/doosan");
+    await login.fill("input[name=email]", "jamsil_bear@demo.ballpark.invalid");
+    await login.fill("input[name=password]", "demo-password");
+    await Promise.all([login.waitForURL("**/teams/doosan"), login.click("main form button")]);
+    const poster = login;
+    await poster.locator("#send").waitFor({ state: "visible", timeout: 10000 });
     const text = `허슬두 <b>${Date.now()}</b>`;
     await poster.fill("#send input[name=body]", text);
     await poster.click("#send button");

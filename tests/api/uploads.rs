@@ -400,7 +400,10 @@ async fn an_image_job_over_its_time_budget_ends_failed_and_frees_its_thread(app:
     assert_eq!(upload["status"], "failed", "{upload}");
     let reason = upload["error"].as_str().unwrap();
     assert!(reason.contains("longer than 1 s"), "{reason}");
-    assert!(took < Duration::from_secs(4), "took {took:?}");
+    // The reason above is what proves the budget (without it the job ends `ready`). The bound
+    // here only catches a budget that is checked far too rarely: it allows for the upload, the
+    // polling and a test run that shares 2 cores with 650 other tests (it took 4.0 s there).
+    assert!(took < Duration::from_secs(10), "took {took:?}");
     // The image thread is free again: a normal upload is processed next.
     let token = app.register("jane").await;
     let (_, body) = post_file(&app, Some(&token), jpeg_with_exif(64, 48), "a.jpg").await;

@@ -45,7 +45,8 @@ use payment::{PaymentGateway, SimMode, SimulatedGateway};
 use store::FollowUps;
 use vendor::VendorClient;
 
-/// Job kinds of the orders queue.
+// Job kinds of the orders queue.
+
 /// The hand-over as queued at placing by earlier versions (before the vendor waited for
 /// payment); still handled, by the same paid-only hand-over, so such jobs left in a queue at
 /// an upgrade finish cleanly.

@@ -261,7 +261,7 @@ async function functional() {
     }
     return total;
   };
-  check((await jobsDone("order.placed")) >= 1 && (await jobsDone("image.optimize")) >= 1,
+  check((await jobsDone("order.hand_over")) >= 1 && (await jobsDone("image.optimize")) >= 1,
     "the worker processes ran the hand-off and the image jobs (their /metrics)");
   const webhooks = readFileSync(process.env.NGINX_ACCESS_LOG, "utf8")
     .split("\n")

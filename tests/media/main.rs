@@ -459,8 +459,10 @@ fn a_jpeg_decode_is_stopped_when_the_time_budget_runs_out() {
 
     let took = start.elapsed();
     assert_eq!(result.unwrap_err(), ImageError::TooSlow { budget });
-    // One scan past the deadline at most: a few milliseconds here, not the seconds of all 490.
-    assert!(took < budget + Duration::from_millis(400), "took {took:?}");
+    // The error above is what shows the budget works (without it the decode succeeds). This
+    // bound only catches a check made far too rarely; it leaves room for a loaded CI machine
+    // (400 ms of slack failed there while 650 other tests ran on 2 cores).
+    assert!(took < budget + Duration::from_secs(2), "took {took:?}");
 }
 
 #[test]

@@ -43,9 +43,7 @@ impl JobHandler for OrderJobs {
                 };
                 apply(orders, metrics, &hook.order_id, &event).await
             }
-            VENDOR_DEADLINE_JOB => {
-                apply(orders, metrics, &order_id()?, &Event::VendorDeadlinePassed).await
-            }
+            VENDOR_DEADLINE_JOB => vendor_deadline(orders, metrics, &order_id()?).await,
             PAYMENT_DEADLINE_JOB => {
                 apply(orders, metrics, &order_id()?, &Event::PaymentDeadlinePassed).await
             }
@@ -145,6 +143,58 @@ async fn hand_over(
         Err(err @ VendorError::Unavailable(_)) => return Err(JobError::retry(err)),
     };
     apply(orders, metrics, order_id, &event).await
+}
+
+/// Why a deadline cancellation that the vendor agreed to is shown to the customer.
+const NOT_ACCEPTED_IN_TIME: &str = "the store did not accept the order in time";
+
+/// `order.vendor_deadline`: the vendor has not accepted the order in time. An order the
+/// vendor already has is withdrawn there first, and cancelled and refunded here only once the
+/// vendor agreed: its `accepted` may be stuck behind a broker outage while the kitchen cooks,
+/// and refunding food that is handed over is money lost (the fault test found exactly that).
+/// A vendor that refuses the withdrawal (too late: made or handed over) keeps the order, and
+/// its webhooks bring it on; a vendor that cannot be reached is asked again (the job retries).
+async fn vendor_deadline(
+    orders: &Orders,
+    metrics: &OrderMetrics,
+    order_id: &str,
+) -> Result<(), JobError> {
+    let state = load(orders, order_id)
+        .await?
+        .order
+        .state()
+        .map_err(|e| JobError::permanent(format!("{e:#}")))?;
+    let at_vendor = state.vendor == Vendor::Sent;
+    if state.holds_stock() && state.payment == Payment::Paid && at_vendor {
+        match orders.vendor.cancel(order_id).await {
+            Ok(()) => {}
+            Err(VendorError::Refused(reason)) => {
+                tracing::warn!(order = order_id, %reason, "the vendor kept an order past its acceptance deadline");
+                return Ok(());
+            }
+            Err(err @ VendorError::Unavailable(_)) => return Err(JobError::retry(err)),
+        }
+    }
+    apply(orders, metrics, order_id, &Event::VendorDeadlinePassed).await?;
+    if !at_vendor {
+        return Ok(());
+    }
+    let now = load(orders, order_id)
+        .await?
+        .order
+        .state()
+        .map_err(|e| JobError::permanent(format!("{e:#}")))?;
+    if now.holds_stock() && matches!(now.vendor, Vendor::Accepted | Vendor::Preparing) {
+        // The vendor dropped the order, but its `accepted` (sent before it did) was recorded
+        // meanwhile, which the deadline no longer cancels: call it off as the vendor's own
+        // refusal, so that a paid order is never left waiting for food that will not come.
+        let dropped = Event::Vendor {
+            progress: super::vendor::VendorProgress::Rejected,
+            reason: Some(NOT_ACCEPTED_IN_TIME.to_owned()),
+        };
+        apply(orders, metrics, order_id, &dropped).await?;
+    }
+    Ok(())
 }
 
 /// `payment.reconcile`: settles a charge whose answer never came (timeout, crash) by asking

@@ -322,23 +322,13 @@ async fn orders_survive_killed_workers(backend: Backend, rabbitmq: bool) {
             handed_over_then_refunded.push(format!("{id} ({status})"));
         }
     }
-    // KNOWN BUG, not yet fixed: the vendor's acceptance deadline can cancel and refund a paid
-    // order that the vendor is already making, when the broker outage holds back both the
-    // vendor's `accepted` webhook and our cancel until the food is handed over (the deadline
-    // runs from payment; 6 s here). The fix is for the deadline to cancel at the vendor first
-    // and refund only what the vendor agreed to drop. Until then this is reported, loudly,
-    // rather than failing every run of the broker-restart test.
-    if !handed_over_then_refunded.is_empty() {
-        // Written to stderr directly, past the test harness's capture, so it shows in CI logs.
-        use std::io::Write as _;
-        let _ = writeln!(
-            std::io::stderr(),
-            "KNOWN BUG (acceptance deadline vs. a vendor already cooking): {} order(s) handed \
-             over by the vendor but cancelled here: {}",
-            handed_over_then_refunded.len(),
-            handed_over_then_refunded.join(", ")
-        );
-    }
+    // ...and no order the vendor handed over was cancelled (and refunded) here: the
+    // acceptance deadline withdraws an order at the vendor before it cancels it.
+    assert!(
+        handed_over_then_refunded.is_empty(),
+        "handed over by the vendor but cancelled here: {}",
+        handed_over_then_refunded.join(", ")
+    );
     // ...and stock matches what was sold.
     for (item, before) in [(shop.hotdog, stock_before.0), (shop.beer, stock_before.1)] {
         let sold: i64 = on_read!(&shop.db, pool => sqlx::query_scalar(

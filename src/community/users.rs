@@ -79,32 +79,44 @@ async fn register(
     ApiJson(body): ApiJson<RegisterBody>,
 ) -> Result<(StatusCode, Json<UserBody>)> {
     let input = body.user;
+    let row = create_account(
+        &state,
+        input.username.as_deref(),
+        input.email.as_deref(),
+        input.password.as_deref(),
+        input.team.as_deref(),
+    )
+    .await?;
+    let token = state.tokens.issue(row.id)?;
+    Ok((StatusCode::CREATED, Json(user_body(row, token))))
+}
+
+/// Registration's rules, shared by `POST /api/users` and the web UI's sign-up form: every
+/// problem reported at once (422), then a `fan` with a hashed password.
+pub async fn create_account(
+    state: &AppState,
+    username: Option<&str>,
+    email: Option<&str>,
+    password: Option<&str>,
+    team: Option<&str>,
+) -> Result<store::UserRow> {
     let mut problems = Problems::default();
-    let username = problems.check(
-        "username",
-        domain::parse_username(input.username.as_deref()),
-    );
-    let email = problems.check("email", domain::parse_email(input.email.as_deref()));
-    let password = problems.check(
-        "password",
-        domain::parse_password(input.password.as_deref()),
-    );
-    let team = match input
-        .team
-        .as_deref()
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
-    {
+    let username = problems.check("username", domain::parse_username(username));
+    let email = problems.check("email", domain::parse_email(email));
+    let password = problems.check("password", domain::parse_password(password));
+    let team = match team.map(str::trim).filter(|t| !t.is_empty()) {
         Some(key) if !store::team_exists(&state.db, key).await? => {
             problems.add("team", "is not a KBO team key");
             None
         }
         other => other.map(str::to_string),
     };
-    if let (Some(username), Some(email)) = (&username, &email) {
+    if let Some(username) = &username {
         if store::is_taken(&state.db, TakenColumn::Username, username, 0).await? {
             problems.add("username", "has already been taken");
         }
+    }
+    if let Some(email) = &email {
         if store::is_taken(&state.db, TakenColumn::Email, email, 0).await? {
             problems.add("email", "has already been taken");
         }
@@ -113,9 +125,8 @@ async fn register(
     let (Some(username), Some(email), Some(password)) = (username, email, password) else {
         unreachable!("problems.finish() returns early when a field is missing");
     };
-
     let password_hash = state.passwords.hash(password).await?;
-    let row = store::insert(
+    store::insert(
         &state.db,
         NewUser {
             username: &username,
@@ -125,9 +136,7 @@ async fn register(
             role: "fan",
         },
     )
-    .await?;
-    let token = state.tokens.issue(row.id)?;
-    Ok((StatusCode::CREATED, Json(user_body(row, token))))
+    .await
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

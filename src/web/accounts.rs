@@ -21,8 +21,8 @@ use super::pages::{render, team_links, TeamLink};
 use super::session::{self, safe_next, CookiePolicy, MaybeWebUser};
 use super::PageError;
 use crate::app::AppState;
-use crate::community::domain::{self, Problems};
-use crate::community::store::users::{self, NewUser, TakenColumn};
+use crate::community::domain;
+use crate::community::store::users;
 use crate::error::AppError;
 
 #[derive(Debug, Default, Deserialize)]
@@ -198,42 +198,12 @@ pub async fn register(
 
 /// The API's registration rules (`POST /api/users`), for a form: every problem at once.
 async fn create_account(state: &AppState, form: &RegisterForm) -> Result<i64, AppError> {
-    let mut problems = Problems::default();
-    let username = problems.check("username", domain::parse_username(Some(&form.username)));
-    let email = problems.check("email", domain::parse_email(Some(&form.email)));
-    let password = problems.check("password", domain::parse_password(Some(&form.password)));
-    let team = match form.team.trim() {
-        "" => None,
-        key if users::team_exists(&state.db, key).await? => Some(key.to_string()),
-        _ => {
-            problems.add("team", "is not a KBO team key");
-            None
-        }
-    };
-    if let Some(username) = &username {
-        if users::is_taken(&state.db, TakenColumn::Username, username, 0).await? {
-            problems.add("username", "has already been taken");
-        }
-    }
-    if let Some(email) = &email {
-        if users::is_taken(&state.db, TakenColumn::Email, email, 0).await? {
-            problems.add("email", "has already been taken");
-        }
-    }
-    problems.finish()?;
-    let (Some(username), Some(email), Some(password)) = (username, email, password) else {
-        unreachable!("problems.finish() returns early when a field is missing");
-    };
-    let password_hash = state.passwords.hash(password).await?;
-    let row = users::insert(
-        &state.db,
-        NewUser {
-            username: &username,
-            email: &email,
-            password_hash: &password_hash,
-            team: team.as_deref(),
-            role: "fan",
-        },
+    let row = crate::community::users::create_account(
+        state,
+        Some(&form.username),
+        Some(&form.email),
+        Some(&form.password),
+        Some(&form.team),
     )
     .await?;
     Ok(row.id)

@@ -27,6 +27,7 @@
 //! short-lived [`ticket`].
 
 pub mod api;
+pub mod checkout;
 pub mod domain;
 pub mod jobs;
 pub mod live;

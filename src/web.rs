@@ -49,6 +49,7 @@ pub mod markdown;
 pub mod orders;
 pub mod pages;
 pub mod session;
+pub mod shop;
 
 use axum::http::{header, HeaderValue};
 use axum::response::{Html, IntoResponse, Response};
@@ -73,7 +74,6 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/teams/{team}", get(pages::team))
         .route("/stadiums", get(pages::stadiums))
         .route("/stadiums/{key}", get(pages::stadium))
-        .route("/stores/{id}", get(pages::store))
         .route("/login", get(accounts::login_page).post(accounts::login))
         .route(
             "/register",
@@ -111,6 +111,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/static/chat.js", get(chat_script))
         .route("/static/app.js", get(app_script))
         .route("/orders", get(orders::mine))
+        .merge(shop::routes())
         .layer(axum::middleware::from_fn_with_state(
             state,
             session::context,

@@ -203,7 +203,27 @@ pub fn review_hashtags(explicit: &[String], body: &str) -> Result<Vec<Hashtag>, 
 
 /// `#tag`s written in free text; see [`review_hashtags`].
 fn hashtags_in(text: &str) -> Vec<Hashtag> {
-    let mut found = Vec::new();
+    hashtag_spans(text)
+        .into_iter()
+        .filter_map(|span| match span {
+            Span::Tag { tag, .. } => Some(tag),
+            Span::Text(_) => None,
+        })
+        .collect()
+}
+
+/// A piece of free text: prose, or a `#tag` as written with the tag it stands for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Span<'a> {
+    Text(&'a str),
+    Tag { written: &'a str, tag: Hashtag },
+}
+
+/// Splits text into prose and the `#tag`s [`review_hashtags`] would collect from it, in
+/// order, so a page can show each tag as a link; joined, the spans are the text again.
+pub fn hashtag_spans(text: &str) -> Vec<Span<'_>> {
+    let mut spans = Vec::new();
+    let mut prose_from = 0;
     let mut previous = None::<char>;
     let mut chars = text.char_indices().peekable();
     while let Some((start, ch)) = chars.next() {
@@ -222,10 +242,20 @@ fn hashtags_in(text: &str) -> Vec<Hashtag> {
             chars.next();
         }
         if let Ok(tag) = Hashtag::parse(&text[start..end]) {
-            found.push(tag);
+            if prose_from < start {
+                spans.push(Span::Text(&text[prose_from..start]));
+            }
+            spans.push(Span::Tag {
+                written: &text[start..end],
+                tag,
+            });
+            prose_from = end;
         }
     }
-    found
+    if prose_from < text.len() {
+        spans.push(Span::Text(&text[prose_from..]));
+    }
+    spans
 }
 
 /// A page of a list: `limit` 1-[`MAX_PAGE`] (default [`DEFAULT_PAGE`]), `offset` ≥ 0, as
@@ -334,6 +364,28 @@ mod tests {
         assert!(review_hashtags(&["no spaces".into()], "").is_err());
         let tags = review_hashtags(&[], &format!("# alone, #{}", "x".repeat(40))).unwrap();
         assert!(tags.is_empty());
+    }
+
+    #[test]
+    fn hashtag_spans_mark_the_tags_and_join_back_into_the_text() {
+        let text = "치킨 #맛집 a#no # alone #Beer!";
+        let spans = hashtag_spans(text);
+        let tags: Vec<&str> = spans
+            .iter()
+            .filter_map(|s| match s {
+                Span::Tag { tag, .. } => Some(tag.as_str()),
+                Span::Text(_) => None,
+            })
+            .collect();
+        assert_eq!(tags, ["맛집", "beer"]);
+        let joined: String = spans
+            .iter()
+            .map(|s| match s {
+                Span::Text(t) => *t,
+                Span::Tag { written, .. } => *written,
+            })
+            .collect();
+        assert_eq!(joined, text);
     }
 
     #[test]

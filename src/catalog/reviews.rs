@@ -207,33 +207,65 @@ async fn write_review(
     Path(store_id): Path<i64>,
     ApiJson(body): ApiJson<ReviewInputBody>,
 ) -> Result<(StatusCode, Json<ReviewBody>)> {
-    let access = store_repo::access(&state.db, store_id, auth.id)
+    let input = body.review;
+    let draft = Draft {
+        rating: input.rating.as_ref().and_then(Value::as_i64),
+        body: input.body.as_deref().unwrap_or(""),
+        hashtags: &input.hashtags,
+    };
+    let (written, row) = write(&state, auth.id, store_id, draft).await?;
+    let status = match written {
+        Written::Created(_) => StatusCode::CREATED,
+        Written::Replaced(_) => StatusCode::OK,
+    };
+    Ok((
+        status,
+        Json(ReviewBody {
+            review: review(row),
+        }),
+    ))
+}
+
+/// A review as a fan typed it (API body or web form), before the rules.
+#[derive(Debug, Clone, Copy)]
+pub struct Draft<'a> {
+    /// `None` when missing or not a whole number.
+    pub rating: Option<i64>,
+    pub body: &'a str,
+    /// Given explicitly; `#tags` in the body are added.
+    pub hashtags: &'a [String],
+}
+
+/// The review rules in one place, for the API and the web form: the store must exist (404),
+/// its owner may not review it (403), 1-5 stars, a bounded body, valid hashtags (422 with
+/// every problem). Writes (or replaces) the author's review and returns it as stored.
+pub async fn write(
+    state: &AppState,
+    author_id: i64,
+    store_id: i64,
+    draft: Draft<'_>,
+) -> Result<(Written, ReviewRow)> {
+    let access = store_repo::access(&state.db, store_id, author_id)
         .await?
         .ok_or(AppError::NotFound("store"))?;
-    if access.owner_id == Some(auth.id) {
+    if access.owner_id == Some(author_id) {
         return Err(AppError::Forbidden);
     }
-    let input = body.review;
     let mut problems = Problems::default();
     let rating = problems.check(
         "rating",
-        input
+        draft
             .rating
-            .as_ref()
-            .and_then(Value::as_i64)
             .ok_or_else(|| "must be a whole number of stars from 1 to 5".to_string())
             .and_then(Rating::parse),
     );
     let text = problems.check(
         "body",
-        bounded_text(
-            input.body.as_deref().unwrap_or("").trim(),
-            domain::MAX_REVIEW_BODY,
-        ),
+        bounded_text(draft.body.trim(), domain::MAX_REVIEW_BODY),
     );
     let hashtags = problems.check(
         "hashtags",
-        domain::review_hashtags(&input.hashtags, text.as_deref().unwrap_or("")),
+        domain::review_hashtags(draft.hashtags, text.as_deref().unwrap_or("")),
     );
     problems.finish()?;
     let (Some(rating), Some(text), Some(hashtags)) = (rating, text, hashtags) else {
@@ -243,26 +275,20 @@ async fn write_review(
         &state.db,
         NewReview {
             store_id,
-            author_id: auth.id,
+            author_id,
             rating,
             body: &text,
             hashtags: &hashtags,
         },
     )
     .await?;
-    let (status, id) = match written {
-        Written::Created(id) => (StatusCode::CREATED, id),
-        Written::Replaced(id) => (StatusCode::OK, id),
+    let id = match written {
+        Written::Created(id) | Written::Replaced(id) => id,
     };
-    let row = repo::by_id(&state.db, id, auth.id)
+    let row = repo::by_id(&state.db, id, author_id)
         .await?
         .ok_or(AppError::NotFound("review"))?;
-    Ok((
-        status,
-        Json(ReviewBody {
-            review: review(row),
-        }),
-    ))
+    Ok((written, row))
 }
 
 /// Delete a review (its author or an admin).

@@ -1,28 +1,21 @@
 //! The orders HTTP API: thin handlers that parse the request into domain types, call the
 //! order flow, and shape the answer.
 
-use std::collections::BTreeMap;
-
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::domain::{Event, Payment, Status};
-use super::jobs::charge_and_record;
+use super::checkout::{self, Cart, IdempotencyKey, PayOutcome};
+use super::domain::{Payment, Status};
 use super::live::{self, Follow};
-use super::metrics::OrderMetrics;
-use super::store::{
-    self, ApplyError, HistoryScope, NewOrder, OrderRecord, PlaceError, Placed, Scope,
-};
+use super::store::{self, HistoryScope, OrderRecord, Scope};
 use super::vendor::{self, VendorWebhook};
 use super::VENDOR_EVENT_JOB;
-use super::{Orders, PAYMENT_DEADLINE_JOB, RECONCILE_JOB};
 use crate::app::AppState;
 use crate::auth::{AuthUser, MaybeAuthUser};
 use crate::community::store::users as user_store;
@@ -30,11 +23,7 @@ use crate::error::{AppError, Result};
 use crate::http::ApiJson;
 use crate::queue::NewJob;
 
-/// Lines in one order, and units of one item in it.
-pub const MAX_LINES: usize = 20;
-pub const MAX_QUANTITY: i64 = 20;
-/// Longest accepted `Idempotency-Key`.
-pub const MAX_KEY_LEN: usize = 255;
+pub use super::checkout::{MAX_KEY_LEN, MAX_LINES, MAX_QUANTITY};
 /// Orders listed at once.
 const LIST_LIMIT: i64 = 50;
 
@@ -173,7 +162,7 @@ fn order_json(
     }
 }
 
-fn order_body(record: &OrderRecord) -> OrderBody {
+pub(crate) fn order_body(record: &OrderRecord) -> OrderBody {
     let order = order_json(&record.order, &record.items, &record.history);
     let awaits_payment = order.payment == Payment::Unpaid && !record.order.cancelled;
     let payment = awaits_payment.then(|| PaymentDue {
@@ -183,57 +172,15 @@ fn order_body(record: &OrderRecord) -> OrderBody {
     OrderBody { order, payment }
 }
 
-/// The parsed, validated request: lines merged by item and sorted by id.
-fn parse_lines(request: &PlaceOrderRequest) -> Result<Vec<(i64, i64)>> {
-    if request.items.is_empty() {
-        return Err(AppError::invalid(
-            "items",
-            "must name at least one menu item",
-        ));
-    }
-    if request.items.len() > MAX_LINES {
-        return Err(AppError::invalid(
-            "items",
-            format!("at most {MAX_LINES} lines per order"),
-        ));
-    }
-    let mut lines: BTreeMap<i64, i64> = BTreeMap::new();
-    for line in &request.items {
-        if !(1..=MAX_QUANTITY).contains(&line.quantity) {
-            return Err(AppError::invalid(
-                "quantity",
-                format!("must be between 1 and {MAX_QUANTITY}"),
-            ));
-        }
-        let total = lines.entry(line.menu_item_id).or_insert(0);
-        *total += line.quantity;
-        if *total > MAX_QUANTITY {
-            return Err(AppError::invalid(
-                "quantity",
-                format!("at most {MAX_QUANTITY} of one item per order"),
-            ));
-        }
-    }
-    Ok(lines.into_iter().collect())
-}
-
-fn idempotency_key(headers: &HeaderMap) -> Result<String> {
-    let value = headers
-        .get("idempotency-key")
-        .ok_or_else(|| {
-            AppError::BadRequest(
-                "the Idempotency-Key header is required: a unique value per order, reused only to retry it".into(),
-            )
-        })?
-        .to_str()
-        .map_err(|_| AppError::BadRequest("the Idempotency-Key header must be ASCII".into()))?
-        .trim();
-    if value.is_empty() || value.len() > MAX_KEY_LEN {
-        return Err(AppError::BadRequest(format!(
-            "the Idempotency-Key header must be 1 to {MAX_KEY_LEN} characters"
-        )));
-    }
-    Ok(value.to_owned())
+/// The `Idempotency-Key` header, parsed by the checkout's rules.
+fn idempotency_key(headers: &HeaderMap) -> Result<IdempotencyKey> {
+    let raw = match headers.get("idempotency-key") {
+        None => None,
+        Some(value) => Some(value.to_str().map_err(|_| {
+            AppError::BadRequest("the Idempotency-Key header must be ASCII".into())
+        })?),
+    };
+    IdempotencyKey::parse(raw)
 }
 
 /// Place an order. Requires an `Idempotency-Key` header: the same key with the same body
@@ -253,76 +200,19 @@ async fn place_order(
     ApiJson(body): ApiJson<PlaceOrderBody>,
 ) -> Result<Response> {
     let key = idempotency_key(&headers)?;
-    let lines = parse_lines(&body.order)?;
-    let orders = &state.orders;
-    let canonical = serde_json::json!({ "storeId": body.order.store_id, "lines": lines });
-    let request_hash = hex::encode(Sha256::digest(canonical.to_string().as_bytes()));
-    let id = uuid::Uuid::now_v7().to_string();
-    let settings = &orders.settings;
-    let payload = serde_json::json!({ "order": id });
-    let after = |d: std::time::Duration| {
-        crate::db::now() + chrono::Duration::from_std(d).unwrap_or(chrono::Duration::hours(1))
-    };
-    let new = NewOrder {
-        id: id.clone(),
-        customer_id: auth.id,
-        store_id: body.order.store_id,
-        lines,
-        idempotency_key: key,
-        request_hash,
-        // Only the payment deadline: the hand-over to the vendor (and its deadline) is queued
-        // by the payment, so the kitchen never starts on an unpaid order.
-        jobs: vec![NewJob::new(&settings.queue, PAYMENT_DEADLINE_JOB, payload)
-            .run_at(after(settings.payment_window))],
-    };
-    // On a task of its own, so a client that goes away mid-request cannot cancel the
-    // transaction half-way (sqlx 0.8's `begin` is not cancel-safe on PostgreSQL, and an order
-    // should be placed or not, whatever the connection does).
-    let db = orders.db.clone();
-    let placed = tokio::spawn(async move {
-        store::place(&db, &new, |record| {
-            let body = serde_json::to_string(&order_body(record)).unwrap_or_default();
-            (StatusCode::CREATED.as_u16(), body)
-        })
-        .await
-    })
-    .await
-    .map_err(|e| anyhow::anyhow!("the order task failed: {e}"))??;
-    let (status, body) = match placed {
-        Ok(Placed::Created { status, body }) => {
-            OrderMetrics::new(&state.metrics).placed();
-            if let Some(wakeup) = &state.queue_wakeup {
-                wakeup.wake();
-            }
-            orders.live.poke();
-            (status, body)
-        }
-        Ok(Placed::Replayed { status, body }) => (status, body),
-        Err(PlaceError::KeyReused) => {
-            return Err(AppError::invalid(
-                "Idempotency-Key",
-                "was already used with a different request",
-            ))
-        }
-        Err(PlaceError::UnknownStore) => return Err(AppError::NotFound("store")),
-        Err(PlaceError::UnknownItem(id)) => {
-            return Err(AppError::invalid(
-                "items",
-                format!("menu item {id} is not on this store's menu"),
-            ))
-        }
-        Err(PlaceError::Unavailable(name)) => {
-            return Err(AppError::Conflict(format!("{name} is not available now")))
-        }
-        Err(PlaceError::SoldOut { name, left }) => {
-            return Err(AppError::Conflict(format!("{name}: only {left} left")))
-        }
-    };
-    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::CREATED);
+    let lines: Vec<(i64, i64)> = body
+        .order
+        .items
+        .iter()
+        .map(|line| (line.menu_item_id, line.quantity))
+        .collect();
+    let cart = Cart::parse(body.order.store_id, &lines)?;
+    let placed = checkout::place(&state, auth.id, &cart, &key).await?;
+    let status = StatusCode::from_u16(placed.status).unwrap_or(StatusCode::CREATED);
     Ok((
         status,
         [(axum::http::header::CONTENT_TYPE, "application/json")],
-        body,
+        placed.body,
     )
         .into_response())
 }
@@ -395,74 +285,13 @@ async fn pay_order(
     auth: AuthUser,
     Path(id): Path<String>,
 ) -> Result<Response> {
-    let orders = &state.orders;
-    let record = store::get(&state.db, &id)
-        .await?
-        .filter(|r| r.order.customer_id == auth.id)
-        .ok_or(AppError::NotFound("order"))?;
-    if record.order.payment == Payment::Paid.as_str() {
-        return Ok(axum::Json(order_body(&record)).into_response());
-    }
-    // If this process dies, or the gateway never answers, this job settles the charge. It is
-    // written with the change to `charging`, so a charge under way always has one.
-    let reconcile = NewJob::new(
-        &orders.settings.queue,
-        RECONCILE_JOB,
-        serde_json::json!({ "order": id }),
-    )
-    .run_at(
-        crate::db::now()
-            + chrono::Duration::from_std(orders.settings.payment_timeout * 2).unwrap_or_default(),
-    )
-    .max_attempts(25)
-    .dedup_key(format!("{RECONCILE_JOB}:{id}"));
-    // The charge and its recording run on a task of their own: a client that goes away must
-    // not cancel them half-way (see `place_order`).
-    let charge = {
-        let (orders, id, total) = (orders.clone(), id.clone(), record.order.total_won);
-        let metrics = OrderMetrics::new(&state.metrics);
-        tokio::spawn(async move {
-            start_charge(&orders, &id, &reconcile).await?;
-            let outcome = charge_and_record(&orders, &metrics, &id, total).await;
-            orders.live.poke();
-            Ok::<_, AppError>(outcome)
-        })
-    };
-    let outcome = charge
-        .await
-        .map_err(|e| anyhow::anyhow!("the payment task failed: {e}"))??;
-    let record = store::get(&state.db, &id)
-        .await?
-        .ok_or(AppError::NotFound("order"))?;
-    let body = axum::Json(order_body(&record));
-    Ok(match outcome {
-        Ok(Event::ChargeDeclined { reason }) => AppError::PaymentDeclined(reason).into_response(),
-        Ok(_) => body.into_response(),
-        Err(err) => {
-            tracing::warn!(order = %id, error = %err, "payment outcome unknown; a job will settle it");
-            (StatusCode::ACCEPTED, body).into_response()
+    Ok(match checkout::pay(&state, auth.id, &id).await? {
+        PayOutcome::Paid(record) => axum::Json(order_body(&record)).into_response(),
+        PayOutcome::Declined { reason } => AppError::PaymentDeclined(reason).into_response(),
+        PayOutcome::Pending(record) => {
+            (StatusCode::ACCEPTED, axum::Json(order_body(&record))).into_response()
         }
     })
-}
-
-/// Marks the payment as under way; refuses orders that can no longer be paid.
-async fn start_charge(orders: &Orders, id: &str, reconcile: &NewJob) -> Result<()> {
-    let follow_ups = orders.follow_ups();
-    match store::apply_event(
-        &orders.db,
-        id,
-        &Event::ChargeStarted,
-        &follow_ups,
-        Some(reconcile),
-    )
-    .await
-    {
-        Ok(_) => Ok(()),
-        Err(ApplyError::NotFound) => Err(AppError::NotFound("order")),
-        Err(ApplyError::Refused(refused)) => Err(AppError::Conflict(refused.0.to_string())),
-        Err(ApplyError::Database(err)) => Err(err.into()),
-        Err(ApplyError::Corrupt(err)) => Err(AppError::Internal(err)),
-    }
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]

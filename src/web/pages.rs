@@ -580,61 +580,6 @@ pub async fn stadium(
     })
 }
 
-pub struct MenuLine {
-    pub name: String,
-    pub price: String,
-    pub available: bool,
-    pub stock: i64,
-}
-
-#[derive(Template)]
-#[template(path = "store.html")]
-pub struct StorePage {
-    pub layout: Layout,
-    pub title: String,
-    pub stadium: String,
-    pub stadium_name: String,
-    pub location: String,
-    /// Seeded demo store: its prices and stock are made up, and the page says so.
-    pub demo: bool,
-    pub menu: Vec<MenuLine>,
-}
-
-/// `/stores/{id}`: a store's menu.
-pub async fn store(
-    State(state): State<AppState>,
-    layout: Layout,
-    Path(id): Path<String>,
-) -> PageResult {
-    // Not `Path<i64>`: its rejection is a plain-text 400, and `/stores/abc` is a missing page.
-    let id: i64 = id.parse().map_err(|_| AppError::NotFound("store"))?;
-    let store = repo::stores::by_id(&state.db, id)
-        .await?
-        .ok_or(AppError::NotFound("store"))?;
-    let menu = repo::menu::list(&state.db, id)
-        .await?
-        .into_iter()
-        .map(|item| MenuLine {
-            name: item.name,
-            price: format!("{}원", thousands(item.price_won)),
-            available: item.available && item.stock > 0,
-            stock: item.stock,
-        })
-        .collect();
-    let stadium_name = repo::stadiums::by_key(&state.db, &store.stadium)
-        .await?
-        .map_or_else(|| store.stadium.clone(), |s| s.name_ko);
-    render(&StorePage {
-        layout,
-        title: store.name,
-        stadium_name,
-        stadium: store.stadium,
-        location: store.location,
-        demo: store.demo,
-        menu,
-    })
-}
-
 #[derive(Template)]
 #[template(path = "error.html")]
 pub struct ErrorPage {

@@ -25,6 +25,8 @@
   const id = region.dataset.order;
   let lastId = 0;
   let source = null;
+  // Waits before reopening a dropped stream: 2 s, doubling to a minute, reset by an event.
+  let wait = 2000;
 
   function refresh() {
     return fetch(location.pathname, { credentials: "same-origin", cache: "no-store" })
@@ -58,17 +60,22 @@
         source = new EventSource(ticket.url + (lastId ? "&after=" + lastId : ""));
         source.addEventListener("order", function (event) {
           lastId = parseInt(event.lastEventId, 10) || lastId;
+          wait = 2000;
           refresh();
         });
         // The ticket is single-use in time: when the stream drops, ask for a new one.
         source.onerror = function () {
           source.close();
           refresh().then(function () {
-            if (region.dataset.live) setTimeout(open, 2000);
+            if (region.dataset.live) setTimeout(open, wait);
+            wait = Math.min(wait * 2, 60000);
           });
         };
       })
-      .catch(function () { setTimeout(open, 5000); });
+      .catch(function () {
+        setTimeout(open, wait);
+        wait = Math.min(wait * 2, 60000);
+      });
   }
   open();
 })();

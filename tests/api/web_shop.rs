@@ -101,7 +101,7 @@ async fn ordering_from_the_cart_shows_the_order_page_and_paying_marks_it_paid(ap
     );
 }
 
-async fn a_bad_cart_shows_the_store_page_again_with_422_and_what_was_typed(app: TestApp) {
+async fn a_bad_cart_shows_the_store_page_again_with_its_problem_and_status(app: TestApp) {
     // Arrange
     let shop = open_shop(&app).await;
     let mut browser = fan_browser(&app).await;
@@ -112,6 +112,19 @@ async fn a_bad_cart_shows_the_store_page_again_with_422_and_what_was_typed(app: 
     let words = order_from(&mut browser, &shop, &store, &[(shop.hotdog, "two")]).await;
     let too_many = order_from(&mut browser, &shop, &store, &[(shop.beer, "21")]).await;
     let sold_out = order_from(&mut browser, &shop, &store, &[(shop.hotdog, "6")]).await;
+    let qty = format!("qty_{}", shop.beer);
+    let no_key = browser
+        .post(
+            &format!("/stores/{}/order", shop.store_id),
+            &[("csrf", &store.csrf()), (&qty, "1")],
+        )
+        .await;
+    let no_store = browser
+        .post(
+            "/stores/999999/order",
+            &[("csrf", &store.csrf()), ("key", "k"), (&qty, "1")],
+        )
+        .await;
 
     // Assert
     for page in [&empty, &words, &too_many] {
@@ -126,6 +139,13 @@ async fn a_bad_cart_shows_the_store_page_again_with_422_and_what_was_typed(app: 
     assert!(too_many.html.contains("value=\"21\""), "{}", too_many.html);
     assert_eq!(sold_out.status, StatusCode::CONFLICT, "{}", sold_out.html);
     assert!(sold_out.html.contains("only 5 left"), "{}", sold_out.html);
+    assert_eq!(no_key.status, StatusCode::BAD_REQUEST, "{}", no_key.html);
+    assert!(
+        no_key.html.contains("The order form is out of date"),
+        "{}",
+        no_key.html
+    );
+    assert_eq!(no_store.status, StatusCode::NOT_FOUND, "{}", no_store.html);
     assert_eq!(shop.count("SELECT COUNT(*) FROM orders").await, 0);
 }
 
@@ -300,7 +320,7 @@ async fn a_declined_payment_shows_the_order_page_with_402_and_the_reason(app: Te
 
 crate::on_both_backends!(
     ordering_from_the_cart_shows_the_order_page_and_paying_marks_it_paid,
-    a_bad_cart_shows_the_store_page_again_with_422_and_what_was_typed,
+    a_bad_cart_shows_the_store_page_again_with_its_problem_and_status,
     submitting_the_same_cart_page_twice_places_one_order,
     someone_elses_order_page_is_not_found_and_a_visitor_must_log_in,
     forms_without_the_csrf_token_are_refused,

@@ -228,6 +228,16 @@ async fn store_page(
     };
     let viewer = layout.user.as_ref().map_or(0, |u| u.id);
     let (rows, _) = repo::reviews::list(&state.db, &filter, viewer).await?;
+    let mut draft = draft;
+    let own = layout
+        .user
+        .as_ref()
+        .and_then(|user| rows.iter().find(|r| r.author_username == user.username));
+    if let (Some(own), true) = (own, draft.rating.is_empty() && draft.errors.is_empty()) {
+        // Writing again replaces the fan's review, so the form starts from it.
+        draft.rating = own.rating.to_string();
+        draft.body = own.body.clone();
+    }
     let reviews = rows.into_iter().map(|r| review_view(&layout, r)).collect();
     let (rating, rating_label) = if store.rating_count > 0 {
         let average = store.rating_sum as f64 / store.rating_count as f64;
@@ -335,9 +345,9 @@ pub async fn place_order(
     let errors = match error {
         AppError::NotFound(_) => return Err(error.into()),
         AppError::Unprocessable(_) => field_errors(layout.lang, error)?,
-        AppError::Conflict(message) => vec![FieldError {
+        AppError::Conflict(detail) => vec![FieldError {
             field: String::new(),
-            message,
+            message: format!("{} ({detail})", layout.t("cart.unavailable")),
         }],
         AppError::BadRequest(_) => form_error(layout.lang, "cart.stale"),
         other => return Err(other.into()),

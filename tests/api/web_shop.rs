@@ -6,7 +6,7 @@ use ballpark::config::Config;
 use reqwest::StatusCode;
 
 use crate::helpers::TestApp;
-use crate::orders::{fast_jobs, open_shop, Shop};
+use crate::orders::{fast_jobs, open_shop, wait_for, Shop};
 use crate::web_client::{Browser, Page};
 
 /// The value of the hidden `name` field of the page's first form that has one.
@@ -138,6 +138,11 @@ async fn a_bad_cart_shows_the_store_page_again_with_its_problem_and_status(app: 
     }
     assert!(too_many.html.contains("value=\"21\""), "{}", too_many.html);
     assert_eq!(sold_out.status, StatusCode::CONFLICT, "{}", sold_out.html);
+    assert!(
+        sold_out.html.contains("cannot be ordered now"),
+        "{}",
+        sold_out.html
+    );
     assert!(sold_out.html.contains("only 5 left"), "{}", sold_out.html);
     assert_eq!(no_key.status, StatusCode::BAD_REQUEST, "{}", no_key.html);
     assert!(
@@ -273,6 +278,11 @@ async fn a_review_with_a_hashtag_shows_on_the_store_page_and_the_tags_page(app: 
     );
     assert!(shown.html.contains("★★★★☆"));
     assert!(
+        shown.html.contains("value=\"4\" checked") && shown.html.contains("#치맥</textarea>"),
+        "writing again starts from the fan's review: {}",
+        shown.html
+    );
+    assert!(
         shown.html.contains("★ 4.0"),
         "the store's rating: {}",
         shown.html
@@ -318,6 +328,53 @@ async fn a_declined_payment_shows_the_order_page_with_402_and_the_reason(app: Te
     assert_eq!(shop.stock(shop.hotdog).await, 5);
 }
 
+fn quick_vendor(config: &mut Config) {
+    fast_jobs(config);
+    config.sim_vendor_accept_delay_ms = 20;
+    config.sim_vendor_step_delay_ms = 20;
+}
+
+async fn the_order_page_shows_the_pickup_number_once_the_vendor_accepted(app: TestApp) {
+    // Arrange: ordered and paid in the browser; the simulated vendor takes it from there.
+    let shop = open_shop(&app).await;
+    let mut browser = fan_browser(&app).await;
+    let store = browser.get(&format!("/stores/{}", shop.store_id)).await;
+    let placed = order_from(&mut browser, &shop, &store, &[(shop.beer, "2")]).await;
+    let order_path = placed.location().to_string();
+    let unpaid = browser.get(&order_path).await;
+    let paid = browser
+        .post(&format!("{order_path}/pay"), &[("csrf", &unpaid.csrf())])
+        .await;
+    assert_eq!(paid.status, StatusCode::SEE_OTHER, "{}", paid.html);
+    let id = order_path.trim_start_matches("/orders/");
+    let done = wait_for(
+        &app,
+        &shop.fan,
+        id,
+        std::time::Duration::from_secs(20),
+        |o| o["status"] == "picked_up",
+    )
+    .await;
+
+    // Act
+    let page = browser.get(&order_path).await;
+
+    // Assert
+    assert_eq!(done["status"], "picked_up");
+    assert!(!unpaid.html.contains("pickup-number"), "{}", unpaid.html);
+    assert!(page.html.contains("Picked up"), "{}", page.html);
+    assert!(
+        page.html.contains("class=\"pickup-number\""),
+        "{}",
+        page.html
+    );
+    assert!(
+        !page.html.contains("data-live"),
+        "a finished order is not followed: {}",
+        page.html
+    );
+}
+
 crate::on_both_backends!(
     ordering_from_the_cart_shows_the_order_page_and_paying_marks_it_paid,
     a_bad_cart_shows_the_store_page_again_with_its_problem_and_status,
@@ -327,3 +384,4 @@ crate::on_both_backends!(
     a_review_with_a_hashtag_shows_on_the_store_page_and_the_tags_page,
 );
 crate::on_both_backends_with!(declined, declining; a_declined_payment_shows_the_order_page_with_402_and_the_reason);
+crate::on_both_backends_with!(vendor, quick_vendor; the_order_page_shows_the_pickup_number_once_the_vendor_accepted);

@@ -3,8 +3,9 @@
 //!
 //! What it covers: reading the community (articles by board, tag, search; one article with
 //! its comments), accounts (register, log in, log out, settings), writing (articles,
-//! comments and replies, favourites, follows), the stadiums, their stores and menus, and a
-//! chat room per team.
+//! comments and replies, favourites, follows), the stadiums, their stores and menus, ordering
+//! from a store (cart, pay, a live order page, "my orders"; [`shop`]), reviews with stars and
+//! hashtags, and a chat room per team.
 //!
 //! ## The foundation pages build on
 //! - **Sessions** ([`session`]): `POST /login` and `POST /register` start a server-side

@@ -2,6 +2,9 @@
 //! the fan's review (same id; 200 instead of 201). Hashtags are the given ones plus any
 //! `#tag` written in the body, normalised (see [`super::domain::Hashtag`]), and searchable
 //! across stores.
+//!
+//! The rules of writing one are [`write`], called by the API handler here and by the web's
+//! review form (`web::shop`), so neither keeps a copy.
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;

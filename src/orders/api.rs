@@ -1,5 +1,6 @@
 //! The orders HTTP API: thin handlers that parse the request into domain types, call the
-//! order flow, and shape the answer.
+//! order flow, and shape the answer. Placing and paying are [`super::checkout`]'s, shared
+//! with the web's store and order pages.
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -23,7 +24,6 @@ use crate::error::{AppError, Result};
 use crate::http::ApiJson;
 use crate::queue::NewJob;
 
-pub use super::checkout::{MAX_KEY_LEN, MAX_LINES, MAX_QUANTITY};
 /// Orders listed at once.
 const LIST_LIMIT: i64 = 50;
 

@@ -3,7 +3,7 @@
 //! `#tag` written in the body, normalised (see [`super::domain::Hashtag`]), and searchable
 //! across stores.
 //!
-//! The rules of writing one are [`write`], called by the API handler here and by the web's
+//! The rules of writing one are [`write()`], called by the API handler here and by the web's
 //! review form (`web::shop`), so neither keeps a copy.
 
 use axum::extract::{Path, State};

@@ -4,7 +4,8 @@
 //! What it covers: reading the community (articles by board, tag, search; one article with
 //! its comments), accounts (register, log in, log out, settings), writing (articles,
 //! comments and replies, favourites, follows), the stadiums, their stores and menus, and a
-//! chat room per team.
+//! chat room per team, and store owners' pages ([`owner`]: live incoming orders, menu and
+//! stock to edit).
 //!
 //! ## The foundation pages build on
 //! - **Sessions** ([`session`]): `POST /login` and `POST /register` start a server-side
@@ -47,6 +48,7 @@ pub mod i18n;
 pub mod layout;
 pub mod markdown;
 pub mod orders;
+pub mod owner;
 pub mod pages;
 pub mod session;
 
@@ -111,6 +113,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/static/chat.js", get(chat_script))
         .route("/static/app.js", get(app_script))
         .route("/orders", get(orders::mine))
+        .merge(owner::routes())
         .layer(axum::middleware::from_fn_with_state(
             state,
             session::context,

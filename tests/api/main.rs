@@ -45,4 +45,5 @@ mod web_chat;
 mod web_client;
 mod web_community;
 mod web_orders;
+mod web_owner;
 mod worker_probes;

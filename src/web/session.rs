@@ -100,7 +100,7 @@ pub struct WebUser {
     pub team_name: Option<(String, String)>,
     pub team_color: Option<String>,
     pub image: Option<String>,
-    /// `user`, `store_owner` or `admin`, as of this request.
+    /// `fan`, `store_owner` or `admin`, as of this request.
     pub role: String,
 }
 

@@ -317,7 +317,41 @@ async fn the_orders_list_shows_a_placed_order_with_its_pickup_number_and_lines(a
     );
 }
 
+async fn a_demoted_owner_loses_the_page_and_the_stores_order_stream_at_once(app: TestApp) {
+    // Arrange: the owner's page works, then an admin makes them a fan.
+    let shop = open_shop(&app).await;
+    let mut owner = owner_browser(&app).await;
+    let manage = format!("/stores/{}/manage", shop.store_id);
+    assert_eq!(owner.get(&manage).await.status, StatusCode::OK);
+    let token = shop.owner.clone();
+    ballpark::community::store::users::set_role(&shop.db, "owner", "fan")
+        .await
+        .unwrap();
+
+    // Act
+    let page = owner.get(&manage).await;
+    let (ticket, _) = app
+        .post(
+            &format!("/api/stores/{}/orders/events/ticket", shop.store_id),
+            Some(&token),
+            serde_json::json!({}),
+        )
+        .await;
+    let (orders, _) = app
+        .get(
+            &format!("/api/stores/{}/orders", shop.store_id),
+            Some(&token),
+        )
+        .await;
+
+    // Assert: the same rule as the menu API (catalog::check_manager).
+    assert_eq!(page.status, StatusCode::FORBIDDEN);
+    assert_eq!(ticket, StatusCode::FORBIDDEN);
+    assert_eq!(orders, StatusCode::FORBIDDEN);
+}
+
 crate::on_both_backends!(
+    a_demoted_owner_loses_the_page_and_the_stores_order_stream_at_once,
     an_owner_sees_their_stores_and_a_fan_gets_403_pages,
     an_owner_adds_changes_and_deletes_menu_items_through_the_forms,
     invalid_menu_forms_are_answered_422_with_the_errors_and_what_was_typed,

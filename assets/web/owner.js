@@ -20,6 +20,7 @@
   let timer = null;
   let opened = false;
   let pending = null;
+  let again = false;
 
   function say(text, ok) {
     live.textContent = text;
@@ -32,9 +33,11 @@
     row.classList.add("changed");
   }
 
-  // Fetches the list again; rows that were not on the page are marked new.
+  // Fetches the list again; rows that were not on the page are marked new. Asked again while
+  // a fetch is under way (which may have read the list before this order was written), it
+  // fetches once more after that one.
   function refresh() {
-    if (pending) return pending;
+    if (pending) { again = true; return pending; }
     const before = new Set(Array.from(box.querySelectorAll("tr[data-order]"), (r) => r.dataset.order));
     pending = fetch("/stores/" + store + "/manage/orders", { credentials: "same-origin" })
       .then(function (response) {
@@ -51,7 +54,10 @@
         }
       })
       .catch(function () { /* the next event or reconnect tries again */ })
-      .finally(function () { pending = null; });
+      .finally(function () {
+        pending = null;
+        if (again) { again = false; refresh(); }
+      });
     return pending;
   }
 

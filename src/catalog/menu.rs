@@ -292,3 +292,26 @@ async fn delete_item(
     remove(&state.db, store_id, item_id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Number;
+    use serde_json::json;
+
+    #[test]
+    fn form_numbers_may_have_spaces_and_thousands_separators_but_must_be_whole() {
+        assert_eq!(Number::from_form(" 4,500 "), Number::Whole(4500));
+        assert_eq!(Number::from_form("-1"), Number::Whole(-1));
+        assert_eq!(Number::from_form("4.5"), Number::NotWhole);
+        assert_eq!(Number::from_form("abc"), Number::NotWhole);
+        assert_eq!(Number::from_form(""), Number::NotWhole);
+    }
+
+    #[test]
+    fn json_numbers_must_be_whole_numbers_not_strings_or_fractions() {
+        assert_eq!(Number::from_json(&json!(3000)), Number::Whole(3000));
+        assert_eq!(Number::from_json(&json!(5.5)), Number::NotWhole);
+        assert_eq!(Number::from_json(&json!("3000")), Number::NotWhole);
+        assert_eq!(Number::from_json(&json!(null)), Number::NotWhole);
+    }
+}

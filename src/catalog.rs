@@ -8,7 +8,8 @@
 //! Two decisions a newcomer must know:
 //! - **Who may change a menu** is decided per request from the database, never from the
 //!   token: the store's owner, while their role is still `store_owner`, or an `admin`
-//!   ([`require_manager`]). Demoting an owner takes effect at once.
+//!   ([`check_manager`], used by the API's handlers and the web UI's owner pages alike).
+//!   Demoting an owner takes effect at once.
 //! - **Demo stores are marked.** Stores seeded from `kbo.json` (which has no prices or
 //!   stock) carry `demo: true`; their prices and stock are made up (see
 //!   [`crate::demo`]) and must not be shown as real.
@@ -24,6 +25,7 @@ use utoipa_axum::router::OpenApiRouter;
 
 use crate::app::AppState;
 use crate::auth::AuthUser;
+use crate::db::Db;
 use crate::error::{AppError, Result};
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -41,13 +43,20 @@ pub(crate) async fn require_manager(
     auth: &AuthUser,
     store_id: i64,
 ) -> Result<()> {
-    let access = repo::stores::access(&state.db, store_id, auth.id)
+    check_manager(&state.db, store_id, auth.id).await
+}
+
+/// Who may manage a store (its menu, stock and orders' pages), whichever door they come in
+/// by (an API token or a web session): the store's owner while their role is `store_owner`,
+/// or an admin. 404 for an unknown store, 403 for anyone else, 401 if the account is gone.
+pub async fn check_manager(db: &Db, store_id: i64, user_id: i64) -> Result<()> {
+    let access = repo::stores::access(db, store_id, user_id)
         .await?
         .ok_or(AppError::NotFound("store"))?;
     match access.role.as_deref() {
         None => Err(AppError::Unauthorized),
         Some("admin") => Ok(()),
-        Some("store_owner") if access.owner_id == Some(auth.id) => Ok(()),
+        Some("store_owner") if access.owner_id == Some(user_id) => Ok(()),
         Some(_) => Err(AppError::Forbidden),
     }
 }

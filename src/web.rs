@@ -5,7 +5,8 @@
 //! its comments), accounts (register, log in, log out, settings), writing (articles,
 //! comments and replies, favourites, follows), the stadiums, their stores and menus, ordering
 //! from a store (cart, pay, a live order page, "my orders"; [`shop`]), reviews with stars and
-//! hashtags, and a chat room per team.
+//! hashtags, a chat room per team, and store owners' pages ([`owner`]: live incoming orders,
+//! menu and stock to edit).
 //!
 //! ## The foundation pages build on
 //! - **Sessions** ([`session`]): `POST /login` and `POST /register` start a server-side
@@ -48,6 +49,7 @@ pub mod i18n;
 pub mod layout;
 pub mod markdown;
 pub mod orders;
+pub mod owner;
 pub mod pages;
 pub mod session;
 pub mod shop;
@@ -113,6 +115,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/static/app.js", get(app_script))
         .route("/orders", get(orders::mine))
         .merge(shop::routes())
+        .merge(owner::routes())
         .layer(axum::middleware::from_fn_with_state(
             state,
             session::context,

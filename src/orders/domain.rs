@@ -405,9 +405,27 @@ pub fn apply(state: OrderState, event: &Event) -> Result<Transition, Refused> {
     })
 }
 
+/// The short number a fan gives at the counter and the store calls out: the last four
+/// characters of the order id, in capitals. An order id is a UUIDv7, whose tail is random, so
+/// two orders open at one stand at the same time almost never share it; the store's page
+/// shows the full id beside it for the rare clash.
+pub fn pickup_number(order_id: &str) -> String {
+    let tail: String = order_id.chars().rev().take(4).collect();
+    tail.chars().rev().collect::<String>().to_uppercase()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_pickup_number_is_the_order_ids_last_four_characters_in_capitals() {
+        assert_eq!(
+            pickup_number("0193b1c2-7d4e-7abc-8def-0123456789ab"),
+            "89AB"
+        );
+        assert_eq!(pickup_number("ab"), "AB");
+    }
 
     fn run(events: &[Event]) -> (OrderState, Vec<Effect>) {
         let mut state = OrderState::PLACED;

@@ -134,6 +134,37 @@ pub async fn list(db: &Db, scope: Scope, limit: i64) -> Result<Vec<OrderRow>, sq
     on_read!(db, pool => sqlx::query_as(&sql).bind(id).bind(limit).fetch_all(pool).await)
 }
 
+/// One line of an order, with the order it belongs to.
+#[derive(Debug, Clone, FromRow)]
+pub struct StoreItemRow {
+    pub order_id: String,
+    pub name: String,
+    pub quantity: i64,
+}
+
+/// A store's newest orders with their lines, for the owner's page: the orders, the lines of
+/// all of them (by order, then item), and the newest history id of the store (where a live
+/// stream opened after this read must start, so it sends only what the page does not show).
+/// The history id is read first: a change committed between the reads is sent again by the
+/// stream, never missed.
+pub async fn recent_for_store(
+    db: &Db,
+    store_id: i64,
+    limit: i64,
+) -> Result<(Vec<OrderRow>, Vec<StoreItemRow>, i64), sqlx::Error> {
+    let last: i64 = on_read!(db, pool => sqlx::query_scalar(
+        "SELECT CAST(COALESCE(MAX(id), 0) AS BIGINT) FROM order_history WHERE store_id = $1")
+        .bind(store_id).fetch_one(pool).await)?;
+    let orders = list(db, Scope::Store(store_id), limit).await?;
+    let items = on_read!(db, pool => sqlx::query_as(
+        "SELECT i.order_id, i.name, i.quantity FROM order_items i \
+         WHERE i.order_id IN (SELECT o.id FROM orders o WHERE o.store_id = $1 \
+           ORDER BY o.created_at DESC, o.id DESC LIMIT $2) \
+         ORDER BY i.order_id, i.menu_item_id")
+        .bind(store_id).bind(limit).fetch_all(pool).await)?;
+    Ok((orders, items, last))
+}
+
 /// History rows after `after` (an id), for live updates of one order or of a store.
 pub async fn history_after(
     db: &Db,

@@ -100,9 +100,17 @@ pub struct WebUser {
     pub team_name: Option<(String, String)>,
     pub team_color: Option<String>,
     pub image: Option<String>,
+    /// `fan`, `store_owner` or `admin`, as of this request.
+    pub role: String,
 }
 
 impl WebUser {
+    /// Whether the header links to the owner's pages (`/owner`). Which stores they may manage
+    /// is still decided per store ([`crate::catalog::check_manager`]).
+    pub fn is_store_owner(&self) -> bool {
+        self.role == "store_owner"
+    }
+
     /// The team's name in the page's language.
     pub fn team_label(&self, lang: &Lang) -> Option<&str> {
         self.team_name.as_ref().map(|(ko, en)| match lang {
@@ -209,6 +217,7 @@ async fn load(state: &AppState, jar: &CookieJar) -> Result<Loaded> {
                     team_name,
                     team_color: row.team_color,
                     image: row.image,
+                    role: row.role,
                 };
                 return Ok(Loaded {
                     user: Some(user),

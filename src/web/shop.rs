@@ -38,7 +38,7 @@ use crate::catalog::repo::{self, reviews::ReviewFilter, reviews::ReviewRow};
 use crate::catalog::reviews;
 use crate::error::AppError;
 use crate::orders::checkout::{self, Cart, IdempotencyKey, PayOutcome};
-use crate::orders::domain::{Payment, Status};
+use crate::orders::domain::{pickup_number, Payment, Status};
 use crate::orders::store as order_store;
 
 /// Reviews shown on a store page, and on the page of one hashtag (the newest).
@@ -427,7 +427,7 @@ pub struct OrderPage {
     pub status_key: String,
     pub items: Vec<OrderItem>,
     pub total: String,
-    /// The vendor's reference, once the vendor accepted the order.
+    /// The short number given at the counter, once the vendor accepted the order.
     pub pickup: Option<String>,
     pub can_pay: bool,
     /// Whether the order can still change (the page then follows it live).
@@ -454,9 +454,10 @@ async fn order_page(
     let order = &record.order;
     let state_now = order.state().map_err(AppError::Internal)?;
     let shown = state_now.status();
+    // Shown once the vendor has taken the order; the same number the store's page shows.
     let pickup = match shown {
         Status::Accepted | Status::Preparing | Status::Ready | Status::PickedUp => {
-            order.vendor_ref.clone()
+            Some(pickup_number(&order.id))
         }
         _ => None,
     };

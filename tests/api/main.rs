@@ -45,5 +45,6 @@ mod web_chat;
 mod web_client;
 mod web_community;
 mod web_orders;
+mod web_owner;
 mod web_shop;
 mod worker_probes;

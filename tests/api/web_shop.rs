@@ -363,9 +363,12 @@ async fn the_order_page_shows_the_pickup_number_once_the_vendor_accepted(app: Te
     assert_eq!(done["status"], "picked_up");
     assert!(!unpaid.html.contains("pickup-number"), "{}", unpaid.html);
     assert!(page.html.contains("Picked up"), "{}", page.html);
+    let pickup = ballpark::orders::domain::pickup_number(id);
     assert!(
-        page.html.contains("class=\"pickup-number\""),
-        "{}",
+        page.html.contains(&format!(
+            "<strong class=\"pickup-number\">{pickup}</strong>"
+        )),
+        "the number the store's page shows: {}",
         page.html
     );
     assert!(

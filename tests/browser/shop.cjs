@@ -92,8 +92,14 @@ async function main() {
       await page.goto(base + "/stadiums/jamsil");
       const storePath = await page.locator("ul.list a").first().getAttribute("href");
       await page.goto(base + storePath);
-      const quantity = page.locator("input.qty").first();
-      await quantity.fill("2");
+      // An item with stock to spare (other checks on the same server change menus).
+      const itemId = await page.evaluate(() => {
+        const row = [...document.querySelectorAll("table.menu tbody tr")].find((tr) =>
+          tr.querySelector("input.qty") && parseInt(tr.cells[2].textContent, 10) >= 10);
+        return row ? row.querySelector("input.qty").id : null;
+      });
+      check(itemId !== null, `${who}: the store has an item in stock`);
+      await page.locator(`#${itemId}`).fill("2");
       const total = await page.locator("#cart-total").innerText();
       check(/[0-9,]+원/.test(total), `${who}: the cart shows a running total (${JSON.stringify(total)})`);
       await layout(page, who, width);

@@ -74,6 +74,16 @@ pub async fn by_id(db: &Db, id: i64) -> Result<Option<StoreRow>> {
         .await)?)
 }
 
+/// The stores `user_id` owns, by id (whether they may still manage them is
+/// [`crate::catalog::check_manager`]'s question).
+pub async fn owned_by(db: &Db, user_id: i64) -> Result<Vec<StoreRow>> {
+    let sql = format!("{SELECT_STORES} WHERE s.owner_id = $1 ORDER BY s.id");
+    Ok(on_read!(db, pool => sqlx::query_as::<_, StoreRow>(&sql)
+        .bind(user_id)
+        .fetch_all(pool)
+        .await)?)
+}
+
 pub struct NewStore {
     pub stadium: String,
     pub name: String,

@@ -98,3 +98,41 @@ pub async fn insert(db: &Db, team: &str, author_id: i64, body: &str) -> Result<i
         }
     }
 }
+
+/// Deletes message `id`; on PostgreSQL the same transaction announces the deletion
+/// (`NOTIFY ballpark_chat 'deleted:<team>:<id>'`). Returns the message's room, `None` if
+/// there was no such message.
+pub async fn delete(db: &Db, id: i64) -> Result<Option<String>> {
+    const DELETE: &str = "DELETE FROM chat_messages WHERE id = $1 RETURNING team";
+    match db {
+        Db::Sqlite { write, .. } => Ok(sqlx::query_scalar(DELETE)
+            .bind(id)
+            .fetch_optional(write)
+            .await?),
+        Db::Postgres { pool, .. } => {
+            let mut tx = pool.begin().await?;
+            let team: Option<String> = sqlx::query_scalar(DELETE)
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await?;
+            if let Some(team) = &team {
+                sqlx::query("SELECT pg_notify($1, $2)")
+                    .bind(super::hub::PG_CHANNEL)
+                    .bind(format!("{}{team}:{id}", super::hub::DELETED_PREFIX))
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
+            Ok(team)
+        }
+    }
+}
+
+/// The newest `limit` messages of every room, newest first (the moderation page).
+pub async fn recent(db: &Db, limit: i64) -> Result<Vec<MessageRow>> {
+    let sql = format!("{SELECT_MESSAGES} ORDER BY m.id DESC LIMIT $1");
+    Ok(on_read!(db, pool => sqlx::query_as::<_, MessageRow>(&sql)
+        .bind(limit)
+        .fetch_all(pool)
+        .await)?)
+}

@@ -100,9 +100,17 @@ pub struct WebUser {
     pub team_name: Option<(String, String)>,
     pub team_color: Option<String>,
     pub image: Option<String>,
+    /// `fan`, `store_owner` or `admin`, read with the session on every request, so a role
+    /// taken away applies at once.
+    pub role: String,
 }
 
 impl WebUser {
+    /// May see `/admin` and delete anyone's articles, comments and chat messages.
+    pub fn is_admin(&self) -> bool {
+        self.role == "admin"
+    }
+
     /// The team's name in the page's language.
     pub fn team_label(&self, lang: &Lang) -> Option<&str> {
         self.team_name.as_ref().map(|(ko, en)| match lang {
@@ -209,6 +217,7 @@ async fn load(state: &AppState, jar: &CookieJar) -> Result<Loaded> {
                     team_name,
                     team_color: row.team_color,
                     image: row.image,
+                    role: row.role,
                 };
                 return Ok(Loaded {
                     user: Some(user),

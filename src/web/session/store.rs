@@ -20,6 +20,8 @@ pub struct SessionRow {
     pub team_name_en: Option<String>,
     pub team_color: Option<String>,
     pub image: Option<String>,
+    /// `fan`, `store_owner` or `admin`.
+    pub role: String,
 }
 
 pub async fn insert(
@@ -44,7 +46,7 @@ pub async fn insert(
 /// The session with this token hash, if it has not expired.
 pub async fn find(db: &Db, token_hash: &str, now: DateTime<Utc>) -> Result<Option<SessionRow>> {
     Ok(on_read!(db, pool => sqlx::query_as::<_, SessionRow>(
-        "SELECT s.id, s.user_id, s.expires_at, u.username, u.team, u.image, \
+        "SELECT s.id, s.user_id, s.expires_at, u.username, u.team, u.image, u.role, \
            t.name_ko AS team_name_ko, t.name_en AS team_name_en, t.color AS team_color \
          FROM web_sessions s JOIN users u ON u.id = s.user_id \
          LEFT JOIN teams t ON t.key = u.team \

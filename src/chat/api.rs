@@ -205,7 +205,7 @@ async fn delete_message(
     Path(id): Path<i64>,
 ) -> Result<StatusCode> {
     crate::admin::require_admin(&state, &auth).await?;
-    if moderation::delete_message(&state, id).await? {
+    if moderation::delete_message(&state, id, auth.id).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(AppError::NotFound("message"))

@@ -101,9 +101,9 @@ pub async fn active(db: &Db) -> Result<Vec<ActiveMute>> {
 
 /// Deletes message `id` from the history and from the open pages of its room (a `deleted`
 /// frame, see [`super::hub`]); `false` if there is no such message. The caller checks that
-/// an admin asked.
-pub async fn delete_message(state: &AppState, id: i64) -> Result<bool> {
-    match super::store::delete(&state.db, id).await? {
+/// `by` is an admin.
+pub async fn delete_message(state: &AppState, id: i64, by: i64) -> Result<bool> {
+    match super::store::delete(&state.db, id, by).await? {
         Some(team) => {
             state.chat.deleted(&state.db, &team, id);
             Ok(true)

@@ -441,11 +441,11 @@ pub async fn unmute(
 /// `POST /admin/chat/{id}/delete`: deletes a chat message, from open pages too.
 pub async fn delete_message(
     State(state): State<AppState>,
-    AdminUser(_): AdminUser,
+    AdminUser(admin): AdminUser,
     Path(id): Path<String>,
 ) -> Result<Response, PageError> {
     let id = id_in_path(&id)?;
-    let deleted = moderation::delete_message(&state, id).await?;
+    let deleted = moderation::delete_message(&state, id, admin.id).await?;
     Ok(back(
         "/admin/moderation",
         if deleted {

@@ -297,6 +297,17 @@ async fn an_admin_deletes_a_chat_message_and_open_sockets_are_told(app: TestApp)
     assert_eq!(again, StatusCode::NOT_FOUND);
     let (_, history) = app.get("/api/teams/lg/chat/messages", None).await;
     assert_eq!(history["messages"], json!([]), "{history}");
+    // The newest message's id is not given to the next one (SQLite reuses a deleted
+    // highest rowid; pages and sockets skip ids they have shown).
+    let (_, next) = app
+        .post(
+            "/api/teams/lg/chat/messages",
+            Some(&fan),
+            json!({"message": {"body": "세 번째"}}),
+        )
+        .await;
+    assert!(next["message"]["id"].as_i64().unwrap() > ids[1], "{next}");
+    assert_eq!(next_frame(&mut reader).await["type"], "message");
 }
 
 async fn an_admin_deletes_anyones_article_and_comment_on_the_web_and_the_api_but_a_fan_cannot(

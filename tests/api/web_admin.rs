@@ -10,6 +10,7 @@ use serde_json::json;
 use crate::admin::{admin_token, dead_job};
 use crate::chat::{connect, next_frame};
 use crate::helpers::{enc, TestApp};
+use crate::uploads::via_rabbitmq;
 use crate::web_client::{Browser, Page};
 
 /// A browser signed in as a new admin called `name`, and their API token.
@@ -440,3 +441,47 @@ async fn the_demo_admin_sees_the_demo_dead_jobs_with_their_errors(app: TestApp) 
 crate::on_both_backends_with!(demo, with_demo;
     the_demo_admin_sees_the_demo_dead_jobs_with_their_errors,
 );
+
+async fn with_rabbitmq_the_dashboard_shows_the_brokers_queues(app: TestApp) {
+    // Arrange: the app declared its two queues (and their dead-letter queues) at start.
+    let db = Db::connect(&app.database_url, 1).await.unwrap();
+    let (mut admin, _) = admin_browser(&app, &db, "broker_admin").await;
+
+    // Act
+    let page = admin.get("/admin").await;
+
+    // Assert
+    assert_eq!(page.status, StatusCode::OK, "{}", page.html);
+    assert!(page.html.contains("RabbitMQ"), "{}", page.html);
+    let images = page.html.split("<td>images-test-").count();
+    assert_eq!(
+        images, 3,
+        "the images queue and its dead letters: {}",
+        page.html
+    );
+    assert!(!page.html.contains("RabbitMQ's counts are unavailable"));
+}
+
+crate::on_both_backends_with!(rabbitmq, via_rabbitmq;
+    with_rabbitmq_the_dashboard_shows_the_brokers_queues,
+);
+
+#[tokio::test]
+async fn broker_counts_fail_fast_when_rabbitmq_refuses_or_does_not_answer() {
+    let queues = ["images".to_string()];
+    let limit = std::time::Duration::from_millis(1500);
+    // A port nobody listens on refuses at once; an unroutable address never answers.
+    for url in [
+        "amqp://guest:guest@127.0.0.1:1/%2f",
+        "amqp://guest:guest@10.255.255.1:5672/%2f",
+    ] {
+        let started = std::time::Instant::now();
+        let read = ballpark::queue::amqp::queue_depths(url, &queues, limit).await;
+        assert!(read.is_err(), "{url}: {read:?}");
+        assert!(
+            started.elapsed() < limit + std::time::Duration::from_millis(500),
+            "{url}: {:?}",
+            started.elapsed()
+        );
+    }
+}

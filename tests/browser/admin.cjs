@@ -5,12 +5,14 @@
 // unmutes them. Every admin page: no console errors or CSP violations, nothing wider than
 // the screen, buttons at least 44 px high, no serious or critical axe-core violation, and the
 // page with its script and stylesheet under 100 KB transferred.
-// Run by scripts/browser (BASE_URL set; demo data).
+// Run by scripts/browser (BASE_URL set; demo data). SCREENSHOTS=<dir> also saves the
+// dashboard and the moderation page there (web-admin-<width>.png, web-moderation-<width>.png).
 "use strict";
 const { chromium } = require("playwright-core");
 const AxeBuilder = require("@axe-core/playwright").default || require("@axe-core/playwright");
 
 const base = process.env.BASE_URL;
+const shots = process.env.SCREENSHOTS;
 const executablePath = process.env.CHROMIUM || "/usr/bin/chromium";
 if (!base) throw new Error("BASE_URL is not set");
 
@@ -84,6 +86,7 @@ async function main() {
       check(await admin.locator("h1", { hasText: "작업 큐 현황" }).count() === 1, `${at}: the dashboard is in Korean`);
       check(await admin.locator('tr[data-queue="demo"]').count() >= 1, `${at}: the demo queue has a line`);
       await audit(admin, width, at);
+      if (shots) await admin.screenshot({ path: `${shots}/web-admin-${width}.png`, fullPage: true });
 
       // A dead job: retried or discarded with its button, then gone from the list.
       const job = admin.locator(".dead-job").first();
@@ -106,6 +109,7 @@ async function main() {
       const item = admin.locator(".chat-moderation li", { hasText: text });
       await Promise.all([admin.waitForURL(notice("/admin/moderation", "deleted")), item.locator("button").click()]);
       await line.waitFor({ state: "detached", timeout: 10000 });
+      if (shots) await admin.screenshot({ path: `${shots}/web-moderation-${width}.png`, fullPage: true });
       check(await line.count() === 0, `${at}: the deleted message left the fan's open chat`);
 
       // Mute: the fan's next message is refused and stays in the input; unmute lifts it.

@@ -242,35 +242,8 @@ pub async fn dashboard_page(
             at: job.finished_at.unwrap_or(job.created_at),
         })
         .collect();
-    let broker_url = state.config.broker.as_ref().map(|u| u.expose().to_string());
-    let broker = match &broker_url {
-        None => None,
-        Some(url) => {
-            let queues = [
-                state.config.images_queue.clone(),
-                state.config.orders_queue.clone(),
-            ];
-            match queue::amqp::queue_depths(url, &queues, BROKER_TIMEOUT).await {
-                Ok(depths) => Some(
-                    depths
-                        .into_iter()
-                        .map(|q| BrokerRow {
-                            name: q.name,
-                            messages: q.messages,
-                            consumers: q.consumers,
-                        })
-                        .collect(),
-                ),
-                Err(err) => {
-                    tracing::warn!(
-                        error = format!("{err:#}"),
-                        "admin: RabbitMQ counts unavailable"
-                    );
-                    None
-                }
-            }
-        }
-    };
+    let broker_configured = state.config.broker.is_some();
+    let broker = broker_counts(&state).await;
     render(&DashboardPage {
         title: layout.t("admin.title").into_owned(),
         layout,
@@ -279,9 +252,38 @@ pub async fn dashboard_page(
         dead,
         short_minutes,
         long_minutes: dashboard::LONG_WINDOW.as_secs() / 60,
-        broker_configured: broker_url.is_some(),
+        broker_configured,
         broker,
     })
+}
+
+/// RabbitMQ's counts of the app's two queues and their dead-letter queues; `None` without a
+/// broker, or when it does not answer within [`BROKER_TIMEOUT`] (logged).
+async fn broker_counts(state: &AppState) -> Option<Vec<BrokerRow>> {
+    let url = state.config.broker.as_ref()?.expose().to_string();
+    let queues = [
+        state.config.images_queue.clone(),
+        state.config.orders_queue.clone(),
+    ];
+    match queue::amqp::queue_depths(&url, &queues, BROKER_TIMEOUT).await {
+        Ok(depths) => Some(
+            depths
+                .into_iter()
+                .map(|q| BrokerRow {
+                    name: q.name,
+                    messages: q.messages,
+                    consumers: q.consumers,
+                })
+                .collect(),
+        ),
+        Err(err) => {
+            tracing::warn!(
+                error = format!("{err:#}"),
+                "admin: RabbitMQ counts unavailable"
+            );
+            None
+        }
+    }
 }
 
 /// `POST /admin/jobs/{id}/retry`: a dead job back in its queue with fresh attempts.

@@ -485,3 +485,42 @@ async fn broker_counts_fail_fast_when_rabbitmq_refuses_or_does_not_answer() {
         );
     }
 }
+
+/// Two server processes on one PostgreSQL database: a message deleted through one leaves the
+/// open rooms of the other (the `deleted:<team>:<id>` notification).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_a_message_deleted_on_one_server_leaves_sockets_on_another() {
+    // Arrange
+    let first = crate::helpers::spawn_app(crate::helpers::Backend::Postgres).await;
+    let url = first.database_url.clone();
+    let second = crate::helpers::spawn_app_with(crate::helpers::Backend::Postgres, move |config| {
+        config.database_url = ballpark::config::Secret::new(url);
+    })
+    .await;
+    let db = Db::connect(&first.database_url, 1).await.unwrap();
+    let admin = admin_token(&first, &db, "cluster_admin").await;
+    let fan = first.register("cluster_fan").await;
+    let (status, posted) = first
+        .post(
+            "/api/teams/ssg/chat/messages",
+            Some(&fan),
+            json!({"message": {"body": "곧 지워짐"}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{posted}");
+    let id = posted["message"]["id"].as_i64().unwrap();
+    let (mut on_second, hello) = connect(&second, "ssg", None).await;
+    assert_eq!(hello["messages"][0]["id"], id, "{hello}");
+
+    // Act
+    let (deleted, _) = first
+        .delete(&format!("/api/admin/chat/messages/{id}"), Some(&admin))
+        .await;
+
+    // Assert
+    assert_eq!(deleted, StatusCode::NO_CONTENT);
+    assert_eq!(
+        next_frame(&mut on_second).await,
+        json!({"type": "deleted", "id": id})
+    );
+}

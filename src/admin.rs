@@ -1,5 +1,8 @@
 //! Admin endpoints: what operators need to see and fix the queue. Only users whose role is
 //! `admin` may call them (set with `ballpark user set-role <username> admin`).
+//!
+//! The browser has the same and more at `/admin` ([`crate::web::admin`]); chat moderation's
+//! endpoints are in [`crate::chat::api`].
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;

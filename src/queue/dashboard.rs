@@ -1,7 +1,7 @@
 //! What the admin dashboard (`GET /admin`) shows of the queue: per queue and kind, the depth
 //! now, what finished over the last 5 and 60 minutes, how long runs took over the last 60,
 //! and the newest dead jobs with their last error. Read from the `jobs` table (both backends,
-//! and the job rows follow the RabbitMQ backend too), like [`super::report`], which gives the
+//! and the job rows follow the RabbitMQ backend too), like [`mod@super::report`], which gives the
 //! same figures per queue only.
 
 use std::time::Duration;

@@ -4,8 +4,8 @@
 //! What it covers: reading the community (articles by board, tag, search; one article with
 //! its comments), accounts (register, log in, log out, settings), writing (articles,
 //! comments and replies, favourites, follows), the stadiums, their stores and menus, and a
-//! chat room per team, and store owners' pages ([`owner`]: live incoming orders, menu and
-//! stock to edit).
+//! chat room per team; store owners' pages ([`owner`]: live incoming orders, menu and
+//! stock to edit); for admins, the queue dashboard and moderation ([`admin`]).
 //!
 //! ## The foundation pages build on
 //! - **Sessions** ([`session`]): `POST /login` and `POST /register` start a server-side
@@ -42,6 +42,7 @@
 //!   Policy that allows scripts and styles from this server only (no inline ones).
 
 pub mod accounts;
+pub mod admin;
 pub mod community;
 pub mod forms;
 pub mod i18n;
@@ -114,6 +115,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/static/app.js", get(app_script))
         .route("/orders", get(orders::mine))
         .merge(owner::routes())
+        .merge(admin::routes())
         .layer(axum::middleware::from_fn_with_state(
             state,
             session::context,

@@ -161,6 +161,10 @@
         list.scrollTop = list.scrollHeight;
       } else if (frame.type === "message") {
         add(frame.message);
+      } else if (frame.type === "deleted") {
+        // An admin removed it; its id stays in `shown`, so a late copy is not added back.
+        const gone = list.querySelector('li[data-id="' + Number(frame.id) + '"]');
+        if (gone) gone.remove();
       } else if (frame.type === "presence") {
         showPresence(frame.users);
       } else if (frame.type === "authenticated") {

@@ -339,6 +339,8 @@ pub struct CommentView {
     pub created: DateTime<Utc>,
     pub body: String,
     pub own: bool,
+    /// Its author or an admin (`community::moderation`) sees a delete button.
+    pub can_delete: bool,
     pub replies: Vec<CommentView>,
 }
 
@@ -350,6 +352,8 @@ pub struct ArticlePage {
     pub slug: String,
     pub author: String,
     pub own: bool,
+    /// An admin sees a delete button on anyone's article.
+    pub can_delete: bool,
     pub following: bool,
     pub category: String,
     pub created: DateTime<Utc>,
@@ -372,6 +376,10 @@ pub async fn article(
     Path(slug): Path<String>,
 ) -> PageResult {
     let viewer = layout.user.as_ref().map_or(0, |u| u.id);
+    let actor = layout.user.as_ref().map(super::community::actor);
+    let may_delete = |author_id: i64| {
+        actor.is_some_and(|actor| crate::community::moderation::may_delete(author_id, actor))
+    };
     let (article, views) = {
         let _consistent = state.views.read_gate().await;
         let article = articles::by_slug(&state.db, &slug, viewer)
@@ -384,6 +392,7 @@ pub async fn article(
     let comment_count = rows.len();
     let view = |c: comments::CommentRow| CommentView {
         own: c.author_id == viewer,
+        can_delete: may_delete(c.author_id),
         id: c.id,
         author: c.author_username,
         created: c.created_at,
@@ -399,9 +408,11 @@ pub async fn article(
             thread.replies.push(view(reply));
         }
     }
+    let own = article.author.username == layout.user.as_ref().map_or("", |u| u.username.as_str());
     render(&ArticlePage {
         body_html: to_safe_html(article.body.as_deref().unwrap_or("")),
-        own: article.author.username == layout.user.as_ref().map_or("", |u| u.username.as_str()),
+        can_delete: own || actor.is_some_and(|a| a.admin),
+        own,
         layout,
         title: article.title,
         slug: article.slug,

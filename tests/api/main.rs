@@ -44,5 +44,6 @@ mod web_accounts;
 mod web_chat;
 mod web_client;
 mod web_community;
+mod web_errors;
 mod web_orders;
 mod worker_probes;

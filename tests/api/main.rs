@@ -41,6 +41,7 @@ mod users;
 mod vendor_sim;
 mod web;
 mod web_accounts;
+mod web_badges;
 mod web_chat;
 mod web_client;
 mod web_community;

@@ -90,6 +90,12 @@ mod tests {
                 "/healthz",
                 get(|| async { StatusCode::SERVICE_UNAVAILABLE }),
             )
+            // What the timeout and the body limit answer: a bare status.
+            .route("/slow", get(|| async { StatusCode::REQUEST_TIMEOUT }))
+            .route(
+                "/big",
+                get(|| async { (StatusCode::PAYLOAD_TOO_LARGE, "length limit exceeded") }),
+            )
             .fallback(|| async { crate::error::AppError::NotFound("route") })
             .layer(axum::middleware::from_fn(pages_for_errors))
     }
@@ -143,6 +149,25 @@ mod tests {
         assert!(
             body.contains("이 페이지는 그런 요청을 받지 않습니다."),
             "{body}"
+        );
+    }
+
+    #[tokio::test]
+    async fn the_timeouts_408_and_the_body_limits_413_are_pages() {
+        let (slow, slow_headers, slow_body) = send("GET", "/slow", "en").await;
+        let (big, big_headers, big_body) = send("GET", "/big", "en").await;
+
+        assert_eq!(slow, StatusCode::REQUEST_TIMEOUT);
+        assert!(is_page(&slow_headers), "{slow_headers:?}");
+        assert!(
+            slow_body.contains("The request took too long."),
+            "{slow_body}"
+        );
+        assert_eq!(big, StatusCode::PAYLOAD_TOO_LARGE);
+        assert!(is_page(&big_headers), "{big_headers:?}");
+        assert!(
+            big_body.contains("What you sent is too large."),
+            "{big_body}"
         );
     }
 

@@ -475,7 +475,8 @@ pub struct TeamPage {
     pub layout: Layout,
     pub title: String,
     pub key: String,
-    pub name_en: String,
+    /// The team's name in the other language, beside the title.
+    pub other_name: String,
     pub color: String,
     /// The room's recent messages, oldest first; the script adds new ones live.
     pub messages: Vec<MessageView>,
@@ -507,17 +508,17 @@ pub async fn team(
             .await?;
     let cards = article_cards(&state, layout.lang, list).await?;
     let badges = Badges::load(&state, layout.lang).await?;
-    let name = match layout.lang {
-        Lang::Ko => &team.name_ko,
-        Lang::En => &team.name_en,
+    let (name, other_name) = match layout.lang {
+        Lang::Ko => (team.name_ko, team.name_en),
+        Lang::En => (team.name_en, team.name_ko),
     };
     render(&TeamPage {
         title: format!("{name} {}", layout.t("team.chat")),
+        other_name,
         layout,
         articles: cards,
         fans_articles,
         key: team.key,
-        name_en: team.name_en,
         color: team.color,
         messages: rows
             .into_iter()

@@ -94,6 +94,11 @@ async fn badges_and_the_team_page_follow_the_pages_language(app: TestApp) {
         team.html
     );
     assert!(
+        team.html.contains("<small>두산 베어스</small>"),
+        "the name in the other language: {}",
+        team.html
+    );
+    assert!(
         team.html.contains("허슬두"),
         "the team's articles: {}",
         team.html

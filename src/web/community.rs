@@ -526,7 +526,7 @@ pub async fn profile(
             .find(|t| &t.key == key),
         None => None,
     };
-    let cards = article_cards(&state, list).await?;
+    let cards = article_cards(&state, layout.lang, list).await?;
     Ok(render(&ProfilePage {
         title: row.username.clone(),
         own: viewer == row.id,

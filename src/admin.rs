@@ -1,5 +1,8 @@
 //! Admin endpoints: what operators need to see and fix the queue. Only users whose role is
 //! `admin` may call them (set with `ballpark user set-role <username> admin`).
+//!
+//! The browser has the same and more at `/admin` ([`crate::web::admin`]); chat moderation's
+//! endpoints are in [`crate::chat::api`].
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -21,6 +24,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(queue_stats))
         .routes(routes!(dead_jobs))
         .routes(routes!(retry_job))
+        .routes(routes!(discard_job))
 }
 
 /// 403 unless the caller is an admin.
@@ -152,5 +156,22 @@ async fn retry_job(
             "id",
             "another pending job holds the same dedup key",
         )),
+    }
+}
+
+/// Delete a dead job for good (only dead jobs: queued and running ones belong to the workers).
+#[utoipa::path(delete, path = "/api/admin/jobs/{id}", tag = "admin", params(("id" = i64, Path)),
+    responses((status = 204), (status = 401), (status = 403), (status = 404, description = "no dead job with this id")),
+    security(("token" = [])))]
+async fn discard_job(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    Path(id): Path<i64>,
+) -> Result<StatusCode> {
+    require_admin(&state, &auth).await?;
+    if queue::discard_dead(&state.db, id).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(AppError::NotFound("dead job"))
     }
 }

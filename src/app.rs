@@ -352,7 +352,9 @@ fn router(state: AppState) -> Router {
             axum::http::StatusCode::REQUEST_TIMEOUT,
             REQUEST_TIMEOUT,
         ))
-        // Outside the timeout, so that its 408 gets the API's error shape too.
+        // Outside the timeout, so that its 408 is a page on the web UI's paths...
+        .layer(axum::middleware::from_fn(crate::web::errors::pages_for_errors))
+        // ...and gets the API's error shape everywhere else.
         .layer(axum::middleware::from_fn(crate::http::json_errors))
         .layer(axum::middleware::from_fn(crate::http::scope_request_id))
         // gzip or br when the client accepts it. The default predicate leaves alone bodies of

@@ -7,6 +7,8 @@
 //!   [`domain::ServerFrame`]); the socket loop is [`socket`].
 //! - `GET /api/teams/{team}/chat/messages` pages back through a room's history;
 //!   `POST` posts without a socket ([`api`]).
+//! - Admins mute users and delete messages ([`moderation`]); a deleted message keeps its row,
+//!   emptied, and open rooms are told with a `deleted` frame ([`hub`]).
 //!
 //! Two decisions a newcomer must know:
 //! - **The database is the source of truth, the hub only a fan-out.** A message is stored

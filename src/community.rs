@@ -15,6 +15,7 @@ pub mod articles;
 pub mod comments;
 pub mod domain;
 pub mod images;
+pub mod moderation;
 pub mod profiles;
 pub mod reference;
 pub mod store;

@@ -354,7 +354,79 @@ pub async fn load_demo_content(db: &Db, passwords: &Passwords) -> anyhow::Result
         article_store::set_favorite(db, commenter, id, true).await?;
     }
     user_store::follow(db, ids[1], ids[0]).await?;
-    load_demo_owner_and_reviews(db, &hash, &ids).await
+    load_demo_owner_and_reviews(db, &hash, &ids).await?;
+    load_demo_admin(db, &hash).await
+}
+
+/// The demo admin, who sees `/admin` (the queue dashboard and moderation).
+pub const DEMO_ADMIN: &str = "demo_admin";
+/// The queue the demo's dead jobs are in; no worker serves it, so they stay dead until an
+/// admin retries (they then wait, queued) or discards them.
+pub const DEMO_QUEUE: &str = "demo";
+
+/// The demo admin and a few dead jobs in [`DEMO_QUEUE`], so the dashboard has something to
+/// show: each failed once, permanently, with a made-up error.
+async fn load_demo_admin(db: &Db, hash: &str) -> anyhow::Result<()> {
+    use crate::queue::{self, store as job_store, Backoff, JobError, NewJob};
+
+    let email = format!("{DEMO_ADMIN}@demo.ballpark.invalid");
+    let admin = user_store::insert(
+        db,
+        NewUser {
+            username: DEMO_ADMIN,
+            email: &email,
+            password_hash: hash,
+            team: None,
+            role: "admin",
+        },
+    )
+    .await?;
+    user_store::update(
+        db,
+        admin.id,
+        user_store::UserChanges {
+            bio: Some(Some("(데모 계정) 운영자 / demo admin".to_string())),
+            ..Default::default()
+        },
+    )
+    .await?;
+    const DEAD: &[(&str, &str)] = &[
+        (
+            "demo.newsletter",
+            "(데모) SMTP 서버가 응답하지 않음: connection refused",
+        ),
+        ("demo.newsletter", "(demo) mailbox full: 552 5.2.2"),
+        (
+            "demo.thumbnail",
+            "(데모) 원본 이미지가 없음: uploads/missing.jpg",
+        ),
+    ];
+    for (n, (kind, _)) in DEAD.iter().enumerate() {
+        queue::enqueue(
+            db,
+            NewJob::new(DEMO_QUEUE, *kind, serde_json::json!({ "demo": n + 1 })),
+        )
+        .await?;
+    }
+    let kinds: Vec<String> = DEAD.iter().map(|(kind, _)| kind.to_string()).collect();
+    let claimed = job_store::claim(
+        db,
+        DEMO_QUEUE,
+        &kinds,
+        "demo-loader",
+        std::time::Duration::from_secs(60),
+        DEAD.len(),
+    )
+    .await?;
+    for job in &claimed {
+        let error = DEAD
+            .iter()
+            .enumerate()
+            .find(|(n, _)| job.payload["demo"] == serde_json::json!(n + 1))
+            .map_or("(demo) failed", |(_, (_, error))| error);
+        queue::fail(db, job, &JobError::permanent(error), &Backoff::default()).await?;
+    }
+    Ok(())
 }
 
 /// The demo store owner (with their stands) and the demo fans' reviews.

@@ -39,6 +39,7 @@
 //! one backend, never both.
 
 pub mod amqp;
+pub mod dashboard;
 pub mod metrics;
 pub mod report;
 pub mod store;
@@ -54,8 +55,9 @@ use serde_json::Value;
 pub use metrics::QueueMetrics;
 pub use report::{report, QueueReport, Report};
 pub use store::{
-    complete, enqueue, enqueue_many, enqueue_many_postgres, enqueue_many_sqlite, enqueue_postgres,
-    enqueue_sqlite, fail, list_dead, retry_dead, stats, Enqueue, QueueStats, RetryDead,
+    complete, discard_dead, enqueue, enqueue_many, enqueue_many_postgres, enqueue_many_sqlite,
+    enqueue_postgres, enqueue_sqlite, fail, list_dead, retry_dead, stats, Enqueue, QueueStats,
+    RetryDead,
 };
 pub use worker::{handler_fn, QueueConfig, Wakeup, WorkerConfig, WorkerPool};
 

@@ -5,8 +5,8 @@
 //! its comments), accounts (register, log in, log out, settings), writing (articles,
 //! comments and replies, favourites, follows), the stadiums, their stores and menus, ordering
 //! from a store (cart, pay, a live order page, "my orders"; [`shop`]), reviews with stars and
-//! hashtags, a chat room per team, and store owners' pages ([`owner`]: live incoming orders,
-//! menu and stock to edit).
+//! hashtags, and a chat room per team; store owners' pages ([`owner`]: live incoming orders,
+//! menu and stock to edit); for admins, the queue dashboard and moderation ([`admin`]).
 //!
 //! ## The foundation pages build on
 //! - **Sessions** ([`session`]): `POST /login` and `POST /register` start a server-side
@@ -32,7 +32,10 @@
 //!   else Korea time).
 //! - **Errors** are pages ([`PageError`]): a handler returns `Result<_, PageError>` and `?`
 //!   turns any [`AppError`] into an HTML page with its status. Query strings go through
-//!   [`forms::PageQuery`], so a bad one is a 400 page, never the API's JSON.
+//!   [`forms::PageQuery`], so a bad one is a 400 page, never the API's JSON. Answers made
+//!   outside the handlers (no route, wrong method, a bad path segment, the timeout, a body
+//!   over the limit) become pages too ([`errors::pages_for_errors`]), on every path but the
+//!   machines' (`/api`, probes, metrics, media, `/session/token`).
 //!
 //! Two decisions a newcomer must know:
 //! - **Pages are thin views over the stores.** A handler reads through `community::store`,
@@ -43,7 +46,9 @@
 //!   Policy that allows scripts and styles from this server only (no inline ones).
 
 pub mod accounts;
+pub mod admin;
 pub mod community;
+pub mod errors;
 pub mod forms;
 pub mod i18n;
 pub mod layout;
@@ -116,6 +121,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/orders", get(orders::mine))
         .merge(shop::routes())
         .merge(owner::routes())
+        .merge(admin::routes())
         .layer(axum::middleware::from_fn_with_state(
             state,
             session::context,
@@ -170,6 +176,9 @@ pub struct PageError {
     error: AppError,
     /// A message key that says more than the error's kind (e.g. the CSRF refusal).
     message_key: Option<&'static str>,
+    /// A status no [`AppError`] stands for (axum's 405, the timeout's 408), set by
+    /// [`errors::pages_for_errors`] when it turns such an answer into a page.
+    status: Option<axum::http::StatusCode>,
 }
 
 impl PageError {
@@ -178,6 +187,33 @@ impl PageError {
         PageError {
             error: AppError::Forbidden,
             message_key: Some("error.csrf"),
+            status: None,
+        }
+    }
+
+    /// The page for an error answer that has only a status (one made outside our handlers).
+    pub fn for_status(status: axum::http::StatusCode) -> Self {
+        use axum::http::StatusCode as S;
+        let (error, key) = match status {
+            S::NOT_FOUND => (AppError::NotFound("page"), "error.not_found"),
+            S::FORBIDDEN => (AppError::Forbidden, "error.forbidden"),
+            S::TOO_MANY_REQUESTS => (AppError::TooManyRequests, "error.too_many"),
+            S::PAYLOAD_TOO_LARGE => (AppError::PayloadTooLarge, "error.too_large"),
+            S::METHOD_NOT_ALLOWED => (
+                AppError::BadRequest(String::new()),
+                "error.method_not_allowed",
+            ),
+            S::REQUEST_TIMEOUT => (AppError::BadRequest(String::new()), "error.timeout"),
+            s if s.is_server_error() => (
+                AppError::Internal(anyhow::anyhow!("{s} from below the handlers")),
+                "error.internal",
+            ),
+            _ => (AppError::BadRequest(String::new()), "error.bad_request"),
+        };
+        PageError {
+            error,
+            message_key: Some(key),
+            status: Some(status),
         }
     }
 
@@ -192,16 +228,18 @@ impl From<AppError> for PageError {
         PageError {
             error,
             message_key: None,
+            status: None,
         }
     }
 }
 
 impl IntoResponse for PageError {
     fn into_response(self) -> Response {
-        let status = self.error.status_code();
+        let status = self.status.unwrap_or_else(|| self.error.status_code());
         let request_id = current_request_id();
         let layout = layout::Layout::for_error();
         let message = match (&self.error, self.message_key) {
+            (AppError::PayloadTooLarge, None) => layout.t("error.too_large").into_owned(),
             (_, Some(key)) => layout.t(key).into_owned(),
             (AppError::Internal(err), None) => {
                 tracing::error!(request_id = %request_id, error = format!("{err:#}"), "page failed");

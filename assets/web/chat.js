@@ -31,17 +31,34 @@
   let teamNames = {};
   const shown = new Set();
 
+  // Team names in the page's language (the server's badges use the same words).
+  const english = document.documentElement.lang === "en";
   fetch("/api/teams").then(function (r) { return r.ok ? r.json() : { teams: [] }; })
     .then(function (body) {
-      body.teams.forEach(function (t) { teamNames[t.key] = t.name_ko || t.nameKo || t.key; });
+      body.teams.forEach(function (t) {
+        teamNames[t.key] = (english ? t.name_en || t.nameEn : t.name_ko || t.nameKo) || t.key;
+      });
+      room.querySelectorAll(".badge[data-team]").forEach(nameBadge);
     }).catch(function () {});
 
-  // The team's badge next to a name; its colour comes from the stylesheet (.team-<key>).
+  function nameBadge(a) {
+    const name = teamNames[a.dataset.team];
+    if (!name) return;
+    a.textContent = name.split(/\s+/)[0];
+    a.title = name;
+  }
+
+  // The team's badge next to a name, as the server draws it (templates): the team's short
+  // name as text, its colour from the stylesheet (.team-<key>), a link to the team's page.
   function badge(key) {
-    const span = document.createElement("span");
-    span.className = "badge mini team-" + key.replace(/[^a-z0-9_-]/g, "");
-    span.textContent = teamNames[key] || key.toUpperCase();
-    return span;
+    const a = document.createElement("a");
+    const safe = key.replace(/[^a-z0-9_-]/g, "");
+    a.className = "badge mini team-" + safe;
+    a.href = "/teams/" + safe;
+    a.dataset.team = safe;
+    a.textContent = safe.toUpperCase();
+    nameBadge(a);
+    return a;
   }
 
   function who(author) {
@@ -49,7 +66,7 @@
     span.className = "who";
     span.textContent = author.username;
     const parts = [span];
-    if (author.team) parts.push(badge(author.team));
+    if (author.team) parts.push(" ", badge(author.team));
     return parts;
   }
 
@@ -161,6 +178,10 @@
         list.scrollTop = list.scrollHeight;
       } else if (frame.type === "message") {
         add(frame.message);
+      } else if (frame.type === "deleted") {
+        // An admin removed it; its id stays in `shown`, so a late copy is not added back.
+        const gone = list.querySelector('li[data-id="' + Number(frame.id) + '"]');
+        if (gone) gone.remove();
       } else if (frame.type === "presence") {
         showPresence(frame.users);
       } else if (frame.type === "authenticated") {

@@ -26,6 +26,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_messages, post_message))
         .routes(routes!(mute_user, unmute_user))
+        .routes(routes!(delete_message))
         .route("/api/teams/{team}/chat", get(open_socket))
 }
 
@@ -189,5 +190,24 @@ async fn unmute_user(
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(AppError::NotFound("user"))
+    }
+}
+
+/// Admins: delete a chat message. It leaves the history, and open pages of its room get a
+/// `deleted` frame and remove it.
+#[utoipa::path(delete, path = "/api/admin/chat/messages/{id}", tag = "admin",
+    params(("id" = i64, Path)),
+    responses((status = 204), (status = 401), (status = 403), (status = 404)),
+    security(("token" = [])))]
+async fn delete_message(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    Path(id): Path<i64>,
+) -> Result<StatusCode> {
+    crate::admin::require_admin(&state, &auth).await?;
+    if moderation::delete_message(&state, id, auth.id).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(AppError::NotFound("message"))
     }
 }

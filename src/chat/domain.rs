@@ -138,6 +138,8 @@ pub enum ServerFrame<'a> {
     Authenticated { username: &'a str },
     /// A new message in the room (the sender's own included).
     Message { message: &'a ChatMessage },
+    /// An admin deleted the message with this id: remove it from the page.
+    Deleted { id: i64 },
     /// Who is in the room now (signed-in users with a socket open on it, in any server
     /// process), by name: sent after `hello` and whenever it changes.
     Presence {

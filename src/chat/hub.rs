@@ -12,6 +12,12 @@
 //!   of order) and publishes them again; sockets drop ids they have already sent. The listener
 //!   holds one of the pool's connections (`database_max_connections`) for as long as it runs.
 //!
+//! Deletions (an admin removing a message) go the same way: on PostgreSQL the delete sends
+//! `NOTIFY ballpark_chat 'deleted:<team>:<id>'` in its transaction; on SQLite it is published
+//! directly. Sockets send a `deleted` frame and the page removes the line. A deletion
+//! announced while a listener was reconnecting is not caught up: that room's open pages keep
+//! the line until they reload (the history no longer has it).
+//!
 //! Presence ([`super::presence`]) goes the same way: a room's list of users is kept per room
 //! in a [`watch`] channel (sockets only need the latest), re-read from the database when a
 //! change is announced (`NOTIFY ballpark_chat 'presence:<team>'` on PostgreSQL, directly on
@@ -35,6 +41,9 @@ pub const PG_CHANNEL: &str = "ballpark_chat";
 /// A notification on [`PG_CHANNEL`] starting with this announces a change of a room's
 /// presence (the team key follows); any other payload is a message id.
 pub const PRESENCE_PREFIX: &str = "presence:";
+/// A notification on [`PG_CHANNEL`] starting with this announces a deleted message
+/// (`deleted:<team>:<id>`).
+pub const DELETED_PREFIX: &str = "deleted:";
 /// Sockets open at once per process; more are refused with 429 before the upgrade.
 pub const MAX_SOCKETS: usize = 4096;
 /// Messages a room's channel holds for a socket that has not sent them yet; a socket further
@@ -52,9 +61,18 @@ pub struct ChatHub {
     inner: Arc<Inner>,
 }
 
+/// What a room's sockets are told.
+#[derive(Debug, Clone)]
+pub enum RoomEvent {
+    /// A new message.
+    Message(Arc<ChatMessage>),
+    /// The message with this id was deleted (by an admin).
+    Deleted(i64),
+}
+
 /// A room's channels in this process.
 struct Room {
-    messages: broadcast::Sender<Arc<ChatMessage>>,
+    messages: broadcast::Sender<RoomEvent>,
     present: watch::Sender<Arc<Vec<Present>>>,
 }
 
@@ -102,7 +120,7 @@ impl ChatHub {
 
     /// New messages of `team` from now on. Rooms are team keys, checked before this is
     /// called, so there are at most as many rooms as teams.
-    pub fn subscribe(&self, team: &str) -> broadcast::Receiver<Arc<ChatMessage>> {
+    pub fn subscribe(&self, team: &str) -> broadcast::Receiver<RoomEvent> {
         self.room(team).messages.subscribe()
     }
 
@@ -114,7 +132,13 @@ impl ChatHub {
     /// Hands a committed message to the sockets of its room in this process.
     fn publish(&self, message: ChatMessage) {
         // No socket in the room is not an error.
-        let _ = self.room(&message.team).messages.send(Arc::new(message));
+        let room = self.room(&message.team);
+        let _ = room.messages.send(RoomEvent::Message(Arc::new(message)));
+    }
+
+    /// Tells the sockets of `team`'s room in this process that message `id` is gone.
+    fn publish_deleted(&self, team: &str, id: i64) {
+        let _ = self.room(team).messages.send(RoomEvent::Deleted(id));
     }
 
     /// Re-reads who is in `team` and hands the list to the room's sockets in this process. A
@@ -182,6 +206,14 @@ impl ChatHub {
     pub fn committed(&self, db: &Db, message: &ChatMessage) {
         if let Db::Sqlite { .. } = db {
             self.publish(message.clone());
+        }
+    }
+
+    /// Called after message `id` of `team` was deleted: as [`Self::committed`], published
+    /// here on SQLite, by the listener (which the delete notified) on PostgreSQL.
+    pub fn deleted(&self, db: &Db, team: &str, id: i64) {
+        if let Db::Sqlite { .. } = db {
+            self.publish_deleted(team, id);
         }
     }
 
@@ -260,6 +292,19 @@ async fn listen(hub: &ChatHub, db: &Db, pool: &sqlx::PgPool, stop: &Cancellation
                 Ok(Some(notification)) if notification.payload().starts_with(PRESENCE_PREFIX) => {
                     let team = &notification.payload()[PRESENCE_PREFIX.len()..];
                     hub.refresh_presence(db, team).await;
+                }
+                Ok(Some(notification)) if notification.payload().starts_with(DELETED_PREFIX) => {
+                    let rest = &notification.payload()[DELETED_PREFIX.len()..];
+                    match rest
+                        .rsplit_once(':')
+                        .map(|(team, id)| (team, id.parse::<i64>()))
+                    {
+                        Some((team, Ok(id))) => hub.publish_deleted(team, id),
+                        _ => tracing::warn!(
+                            payload = notification.payload(),
+                            "chat: ignoring a malformed deletion notice"
+                        ),
+                    }
                 }
                 Ok(Some(notification)) => match notification.payload().parse::<i64>() {
                     Ok(id) => match store::by_id(db, id).await {

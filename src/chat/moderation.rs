@@ -1,9 +1,11 @@
-//! Muting: an admin stops a user from posting in every room for a while; they can still read.
-//! The mute is checked by [`super::post`], the one path sockets and `POST` share, so no way
+//! Moderation by admins: muting, and deleting a message.
+//!
+//! Muting stops a user from posting in every room for a while; they can still read. The mute is checked by [`super::post`], the one path sockets and `POST` share, so no way
 //! of posting skips it. Mutes live in the database (`chat_mutes`), so every process sees them.
 
 use chrono::{DateTime, Utc};
 
+use crate::app::AppState;
 use crate::db::{now, Db};
 use crate::error::Result;
 use crate::{on_read, on_write};
@@ -78,6 +80,36 @@ pub async fn muted_until(db: &Db, user_id: i64) -> Result<Option<DateTime<Utc>>>
         .bind(now())
         .fetch_optional(pool)
         .await)?)
+}
+
+/// A mute in force.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct ActiveMute {
+    pub username: String,
+    pub until: DateTime<Utc>,
+}
+
+/// The mutes in force now, ending soonest first (the moderation page).
+pub async fn active(db: &Db) -> Result<Vec<ActiveMute>> {
+    Ok(on_read!(db, pool => sqlx::query_as::<_, ActiveMute>(
+        "SELECT u.username, m.until FROM chat_mutes m JOIN users u ON u.id = m.user_id \
+         WHERE m.until > $1 ORDER BY m.until, u.username")
+        .bind(now())
+        .fetch_all(pool)
+        .await)?)
+}
+
+/// Deletes message `id` from the history and from the open pages of its room (a `deleted`
+/// frame, see [`super::hub`]); `false` if there is no such message. The caller checks that
+/// `by` is an admin.
+pub async fn delete_message(state: &AppState, id: i64, by: i64) -> Result<bool> {
+    match super::store::delete(&state.db, id, by).await? {
+        Some(team) => {
+            state.chat.deleted(&state.db, &team, id);
+            Ok(true)
+        }
+        None => Ok(false),
+    }
 }
 
 #[cfg(test)]

@@ -17,6 +17,7 @@ use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::Instant;
 
 use super::domain::{ChatMessage, ClientFrame, MessageBody, ServerFrame, BACKLOG};
+use super::hub::RoomEvent;
 use super::presence::Present;
 use super::{store, PostError};
 use crate::app::AppState;
@@ -272,7 +273,7 @@ pub async fn serve(
 /// The socket loop; `Ok` means the server is shutting down, `Err` that the client is gone.
 async fn run(
     session: &mut Session,
-    room: &mut tokio::sync::broadcast::Receiver<Arc<ChatMessage>>,
+    room: &mut tokio::sync::broadcast::Receiver<RoomEvent>,
     present: &mut tokio::sync::watch::Receiver<Arc<Vec<Present>>>,
     shutdown: &tokio_util::sync::CancellationToken,
 ) -> Result<(), Gone> {
@@ -308,7 +309,8 @@ async fn run(
         tokio::select! {
             _ = shutdown.cancelled() => return Ok(()),
             received = room.recv() => match received {
-                Ok(message) => session.deliver(&message).await?,
+                Ok(RoomEvent::Message(message)) => session.deliver(&message).await?,
+                Ok(RoomEvent::Deleted(id)) => session.send(&ServerFrame::Deleted { id }).await?,
                 // This socket fell behind its room: what it missed is in the database.
                 Err(RecvError::Lagged(_)) => {
                     let missed = session.recent().await.unwrap_or_default();

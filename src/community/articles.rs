@@ -411,7 +411,7 @@ async fn update_article(
     Err(anyhow::anyhow!("no free slug after {SLUG_ATTEMPTS} attempts").into())
 }
 
-/// Delete an article (author only).
+/// Delete an article (its author, or an admin: `community::moderation`).
 #[utoipa::path(delete, path = "/api/articles/{slug}", tag = "articles", params(("slug" = String, Path)),
     responses((status = 204), (status = 401), (status = 403), (status = 404)), security(("token" = [])))]
 async fn delete_article(
@@ -419,7 +419,13 @@ async fn delete_article(
     auth: AuthUser,
     Path(slug): Path<String>,
 ) -> Result<StatusCode> {
-    let (id, _) = owned_article(&state, &slug, auth.id).await?;
+    let (id, author_id, _) = store::owner(&state.db, &slug)
+        .await?
+        .ok_or(AppError::NotFound("article"))?;
+    let actor = super::moderation::Actor::load(&state.db, auth.id).await?;
+    if !super::moderation::may_delete(author_id, actor) {
+        return Err(AppError::Forbidden);
+    }
     store::delete(&state.db, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

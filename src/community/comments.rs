@@ -196,7 +196,7 @@ async fn edit_comment(
     respond(&state, article_id, comment_id, auth.id).await
 }
 
-/// Delete a comment (author only).
+/// Delete a comment (its author, or an admin: `community::moderation`).
 #[utoipa::path(delete, path = "/api/articles/{slug}/comments/{id}", tag = "comments",
     params(("slug" = String, Path), ("id" = i64, Path)),
     responses((status = 204), (status = 401), (status = 403), (status = 404)), security(("token" = [])))]
@@ -205,7 +205,14 @@ async fn delete_comment(
     auth: AuthUser,
     Path((slug, comment_id)): Path<(String, i64)>,
 ) -> Result<StatusCode> {
-    owned_comment(&state, &slug, comment_id, auth.id).await?;
+    let article_id = article_id(&state, &slug).await?;
+    let author = store::author_of(&state.db, article_id, comment_id)
+        .await?
+        .ok_or(AppError::NotFound("comment"))?;
+    let actor = super::moderation::Actor::load(&state.db, auth.id).await?;
+    if !super::moderation::may_delete(author, actor) {
+        return Err(AppError::Forbidden);
+    }
     store::delete(&state.db, comment_id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -274,3 +274,58 @@ mod tests {
         assert_eq!(header_int(&None, "a"), None);
     }
 }
+
+/// One broker queue's depth as RabbitMQ reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrokerQueue {
+    pub name: String,
+    /// Messages ready for delivery (not counting those delivered and not yet acknowledged).
+    pub messages: u32,
+    pub consumers: u32,
+}
+
+/// Each of `queues` and its dead-letter queue, by passive declare (which creates nothing and
+/// fails for a queue that does not exist), within `limit` in all: the admin dashboard shows
+/// "unavailable" instead of waiting on a broker that does not answer.
+pub async fn queue_depths(
+    url: &str,
+    queues: &[String],
+    limit: std::time::Duration,
+) -> anyhow::Result<Vec<BrokerQueue>> {
+    let read = async {
+        let broker = Broker::connect(url).await?;
+        let mut depths = Vec::new();
+        let result: anyhow::Result<()> = async {
+            for queue in queues {
+                for name in [queue.clone(), dead_letter_name(queue)] {
+                    // A failed passive declare closes its channel: one channel per queue.
+                    let channel = broker.channel().await?;
+                    let declared = channel
+                        .queue_declare(
+                            name.as_str().into(),
+                            QueueDeclareOptions {
+                                passive: true,
+                                ..QueueDeclareOptions::default()
+                            },
+                            FieldTable::default(),
+                        )
+                        .await
+                        .with_context(|| format!("while reading the depth of {name}"))?;
+                    depths.push(BrokerQueue {
+                        name,
+                        messages: declared.message_count(),
+                        consumers: declared.consumer_count(),
+                    });
+                    let _ = channel.close(200, "done".into()).await;
+                }
+            }
+            Ok(())
+        }
+        .await;
+        broker.close().await;
+        result.map(|()| depths)
+    };
+    tokio::time::timeout(limit, read)
+        .await
+        .map_err(|_| anyhow::anyhow!("RabbitMQ did not answer within {limit:?}"))?
+}

@@ -949,3 +949,122 @@ pub async fn run_durations_since(
     );
     on_read!(db, pool => sqlx::query_as(&sql).bind(since).fetch_all(pool).await)
 }
+
+/// One queue and kind's jobs now and over two recent windows, for the admin dashboard (see
+/// [`kind_counts`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq, sqlx::FromRow)]
+pub struct KindCounts {
+    pub queue: String,
+    pub kind: String,
+    /// Queued and due: a worker may take them now.
+    pub queued: i64,
+    /// Queued, not due yet.
+    pub scheduled: i64,
+    pub running: i64,
+    /// Queued after failing before: waiting for another attempt (also in `queued` or
+    /// `scheduled`).
+    pub retrying: i64,
+    pub dead: i64,
+    /// Jobs done, and failed runs of the jobs that finished (as in [`finished_since`]), since
+    /// the short and the long window's start.
+    pub done_short: i64,
+    pub failed_short: i64,
+    pub done_long: i64,
+    pub failed_long: i64,
+}
+
+/// Per queue and kind: the depth at `now` and what finished since `short` and since `long`
+/// (`short` after `long`). Done jobs older than `long` are not read.
+pub async fn kind_counts(
+    db: &Db,
+    now: DateTime<Utc>,
+    short: DateTime<Utc>,
+    long: DateTime<Utc>,
+) -> Result<Vec<KindCounts>, sqlx::Error> {
+    on_read!(db, pool => sqlx::query_as(
+        "SELECT queue, kind, \
+           SUM(CASE WHEN status = 'queued' AND run_at <= $1 THEN 1 ELSE 0 END) AS queued, \
+           SUM(CASE WHEN status = 'queued' AND run_at > $1 THEN 1 ELSE 0 END) AS scheduled, \
+           SUM(CASE WHEN status = 'running' THEN 1 ELSE 0 END) AS running, \
+           SUM(CASE WHEN status = 'queued' AND attempts > 0 THEN 1 ELSE 0 END) AS retrying, \
+           SUM(CASE WHEN status = 'dead' THEN 1 ELSE 0 END) AS dead, \
+           SUM(CASE WHEN status = 'done' AND finished_at >= $2 THEN 1 ELSE 0 END) AS done_short, \
+           SUM(CASE WHEN status IN ('done', 'dead') AND finished_at >= $2 THEN \
+                 CASE WHEN status = 'done' THEN attempts - 1 ELSE attempts END \
+               ELSE 0 END) AS failed_short, \
+           SUM(CASE WHEN status = 'done' AND finished_at >= $3 THEN 1 ELSE 0 END) AS done_long, \
+           SUM(CASE WHEN status IN ('done', 'dead') AND finished_at >= $3 THEN \
+                 CASE WHEN status = 'done' THEN attempts - 1 ELSE attempts END \
+               ELSE 0 END) AS failed_long \
+         FROM jobs WHERE status <> 'done' OR finished_at >= $3 \
+         GROUP BY queue, kind ORDER BY queue, kind",
+    )
+    .bind(now)
+    .bind(short)
+    .bind(long)
+    .fetch_all(pool)
+    .await)
+}
+
+/// How long the last runs of one queue and kind's jobs done since a time took, in seconds.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct KindDurations {
+    pub queue: String,
+    pub kind: String,
+    pub runs: i64,
+    pub p50: f64,
+    pub p95: f64,
+    pub max: f64,
+}
+
+/// [`run_durations_since`], per queue and kind.
+pub async fn run_durations_by_kind_since(
+    db: &Db,
+    since: DateTime<Utc>,
+) -> Result<Vec<KindDurations>, sqlx::Error> {
+    let seconds = match db.backend() {
+        Backend::Sqlite => "unixepoch(finished_at, 'subsec') - unixepoch(started_at, 'subsec')",
+        Backend::Postgres => "EXTRACT(EPOCH FROM finished_at - started_at)::float8",
+    };
+    let sql = format!(
+        "WITH runs AS ( \
+           SELECT queue, kind, {seconds} AS secs FROM jobs \
+           WHERE status = 'done' AND finished_at >= $1 AND started_at IS NOT NULL \
+         ), ranked AS ( \
+           SELECT queue, kind, secs, \
+             ROW_NUMBER() OVER (PARTITION BY queue, kind ORDER BY secs) AS pos, \
+             COUNT(*) OVER (PARTITION BY queue, kind) AS runs \
+           FROM runs \
+         ) \
+         SELECT queue, kind, MAX(runs) AS runs, \
+           MIN(CASE WHEN pos >= 0.5 * runs THEN secs END) AS p50, \
+           MIN(CASE WHEN pos >= 0.95 * runs THEN secs END) AS p95, \
+           MAX(secs) AS max \
+         FROM ranked GROUP BY queue, kind"
+    );
+    on_read!(db, pool => sqlx::query_as(&sql).bind(since).fetch_all(pool).await)
+}
+
+/// The newest dead jobs of every queue, newest first.
+pub async fn recent_dead(db: &Db, limit: i64) -> Result<Vec<Job>, sqlx::Error> {
+    let sql =
+        format!("SELECT {JOB_COLUMNS} FROM jobs WHERE status = 'dead' ORDER BY id DESC LIMIT $1");
+    let rows = on_read!(db, pool => sqlx::query_as::<_, JobRow>(&sql)
+        .bind(limit)
+        .fetch_all(pool)
+        .await)?;
+    into_jobs(rows)
+}
+
+/// Deletes a dead job for good (an admin decided it will never be worth running); `false` if
+/// no dead job has this id. Only dead jobs: a queued or running one belongs to the workers.
+pub async fn discard_dead(db: &Db, id: i64) -> Result<bool, sqlx::Error> {
+    let deleted = on_write!(db, pool => sqlx::query(
+        "DELETE FROM jobs WHERE id = $1 AND status = 'dead'",
+    )
+    .bind(id)
+    .execute(pool)
+    .await
+    .map(|r| r.rows_affected()))?;
+    Ok(deleted == 1)
+}

@@ -22,6 +22,7 @@ use super::PageError;
 use crate::app::AppState;
 use crate::community::domain::{self, Category, Problems};
 use crate::community::images;
+use crate::community::moderation::{may_delete, Actor};
 use crate::community::store::articles::{
     self, ArticleChanges, ArticleFilter, ArticleOrder, NewArticle,
 };
@@ -243,6 +244,14 @@ pub async fn create_article(
     .into())
 }
 
+/// The signed-in user as [`crate::community::moderation`] sees them.
+pub fn actor(user: &WebUser) -> Actor {
+    Actor {
+        id: user.id,
+        admin: user.is_admin(),
+    }
+}
+
 /// The article's id and title if `user` wrote it: 404 before 403, as in the API.
 async fn owned_article(
     state: &AppState,
@@ -297,13 +306,18 @@ pub async fn update_article(
     .into())
 }
 
-/// `POST /articles/{slug}/delete` (author only).
+/// `POST /articles/{slug}/delete` (its author or an admin).
 pub async fn delete_article(
     State(state): State<AppState>,
     user: WebUser,
     Path(slug): Path<String>,
 ) -> Result<Response, PageError> {
-    let (id, _) = owned_article(&state, &slug, &user).await?;
+    let (id, author_id, _) = articles::owner(&state.db, &slug)
+        .await?
+        .ok_or(AppError::NotFound("article"))?;
+    if !may_delete(author_id, actor(&user)) {
+        return Err(AppError::Forbidden.into());
+    }
     articles::delete(&state.db, id).await?;
     Ok(Redirect::to("/").into_response())
 }
@@ -386,13 +400,23 @@ pub async fn edit_comment(
     Ok(Redirect::to(&format!("{}#comment-{id}", article_href(&slug))).into_response())
 }
 
-/// `POST /articles/{slug}/comments/{id}/delete` (author only; its replies go with it).
+/// `POST /articles/{slug}/comments/{id}/delete` (its author or an admin; its replies go
+/// with it).
 pub async fn delete_comment(
     State(state): State<AppState>,
     user: WebUser,
     Path((slug, comment_id)): Path<(String, String)>,
 ) -> Result<Response, PageError> {
-    let id = owned_comment(&state, &slug, &comment_id, &user).await?;
+    let article_id = article_id(&state, &slug).await?;
+    let id: i64 = comment_id
+        .parse()
+        .map_err(|_| AppError::NotFound("comment"))?;
+    let author = comments::author_of(&state.db, article_id, id)
+        .await?
+        .ok_or(AppError::NotFound("comment"))?;
+    if !may_delete(author, actor(&user)) {
+        return Err(AppError::Forbidden.into());
+    }
     comments::delete(&state.db, id).await?;
     Ok(Redirect::to(&format!("{}#comments", article_href(&slug))).into_response())
 }
@@ -502,7 +526,7 @@ pub async fn profile(
             .find(|t| &t.key == key),
         None => None,
     };
-    let cards = article_cards(&state, list).await?;
+    let cards = article_cards(&state, layout.lang, list).await?;
     Ok(render(&ProfilePage {
         title: row.username.clone(),
         own: viewer == row.id,

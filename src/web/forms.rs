@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
+use axum::http::StatusCode;
 use serde::de::DeserializeOwned;
 
 use super::i18n::Lang;
@@ -44,7 +45,10 @@ where
         axum::Form::<T>::from_request(req, state)
             .await
             .map(|f| PageForm(f.0))
-            .map_err(|rejection| PageError::bad_request(rejection.body_text()))
+            .map_err(|rejection| match rejection.status() {
+                StatusCode::PAYLOAD_TOO_LARGE => PageError::from(AppError::PayloadTooLarge),
+                _ => PageError::bad_request(rejection.body_text()),
+            })
     }
 }
 

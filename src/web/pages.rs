@@ -91,11 +91,46 @@ pub async fn team_links(state: &AppState, lang: Lang) -> Result<Vec<TeamLink>, P
         .collect())
 }
 
+/// A fan's team beside their name (`templates/badge.html`): the team's colour behind its
+/// short name, so the team reads as text, not only as a colour (the colours are dark enough
+/// for white text at 4.5:1), and its full name as the link's title.
+pub struct TeamBadge {
+    pub key: String,
+    /// `LG`, `두산` / `Doosan`: the name's first word, in the page's language.
+    pub short: String,
+    pub name: String,
+}
+
+/// The teams, named in one language, to give each author a [`TeamBadge`].
+pub struct Badges(Vec<TeamLink>);
+
+impl Badges {
+    pub async fn load(state: &AppState, lang: Lang) -> Result<Badges, PageError> {
+        Ok(Badges(team_links(state, lang).await?))
+    }
+
+    /// The badge of a fan of `team` (none for a user without a team, or an unknown key).
+    pub fn of(&self, team: Option<&str>) -> Option<TeamBadge> {
+        let team = self.0.iter().find(|t| Some(t.key.as_str()) == team)?;
+        Some(TeamBadge {
+            key: team.key.clone(),
+            short: team
+                .name
+                .split_whitespace()
+                .next()
+                .unwrap_or(&team.name)
+                .to_string(),
+            name: team.name.clone(),
+        })
+    }
+}
+
 pub struct ArticleCard {
     pub href: String,
     pub title: String,
     pub description: String,
     pub author: String,
+    pub badge: Option<TeamBadge>,
     pub category: String,
     pub created: DateTime<Utc>,
     pub tags: Vec<String>,
@@ -109,10 +144,12 @@ pub struct ArticleCard {
 /// Cards for a list of articles, with their comment counts (one query for the page).
 pub async fn article_cards(
     state: &AppState,
+    lang: Lang,
     list: Vec<Article>,
 ) -> Result<Vec<ArticleCard>, PageError> {
     let ids: Vec<i64> = list.iter().map(|a| a.id).collect();
     let counts = comments::counts(&state.db, &ids).await?;
+    let badges = Badges::load(state, lang).await?;
     Ok(list
         .into_iter()
         .map(|a| ArticleCard {
@@ -124,6 +161,7 @@ pub async fn article_cards(
             views: a.view_count + state.views.unflushed(a.id),
             title: a.title,
             description: a.description,
+            badge: badges.of(a.author.team.as_deref()),
             author: a.author.username,
             category: a.category,
             created: a.created_at,
@@ -313,7 +351,7 @@ pub async fn home(
     })
     .collect();
     let teams = team_links(&state, layout.lang).await?;
-    let cards = article_cards(&state, list).await?;
+    let cards = article_cards(&state, layout.lang, list).await?;
     render(&HomePage {
         title: layout.t("home.title").into_owned(),
         layout,
@@ -336,9 +374,12 @@ pub async fn home(
 pub struct CommentView {
     pub id: i64,
     pub author: String,
+    pub badge: Option<TeamBadge>,
     pub created: DateTime<Utc>,
     pub body: String,
     pub own: bool,
+    /// Its author or an admin (`community::moderation`) sees a delete button.
+    pub can_delete: bool,
     pub replies: Vec<CommentView>,
 }
 
@@ -349,7 +390,10 @@ pub struct ArticlePage {
     pub title: String,
     pub slug: String,
     pub author: String,
+    pub badge: Option<TeamBadge>,
     pub own: bool,
+    /// An admin sees a delete button on anyone's article.
+    pub can_delete: bool,
     pub following: bool,
     pub category: String,
     pub created: DateTime<Utc>,
@@ -372,6 +416,10 @@ pub async fn article(
     Path(slug): Path<String>,
 ) -> PageResult {
     let viewer = layout.user.as_ref().map_or(0, |u| u.id);
+    let actor = layout.user.as_ref().map(super::community::actor);
+    let may_delete = |author_id: i64| {
+        actor.is_some_and(|actor| crate::community::moderation::may_delete(author_id, actor))
+    };
     let (article, views) = {
         let _consistent = state.views.read_gate().await;
         let article = articles::by_slug(&state.db, &slug, viewer)
@@ -382,8 +430,11 @@ pub async fn article(
     };
     let rows = comments::list(&state.db, article.id, viewer, COMMENTS_SHOWN, 0).await?;
     let comment_count = rows.len();
+    let badges = Badges::load(&state, layout.lang).await?;
     let view = |c: comments::CommentRow| CommentView {
+        badge: badges.of(c.author_team.as_deref()),
         own: c.author_id == viewer,
+        can_delete: may_delete(c.author_id),
         id: c.id,
         author: c.author_username,
         created: c.created_at,
@@ -399,13 +450,16 @@ pub async fn article(
             thread.replies.push(view(reply));
         }
     }
+    let own = article.author.username == layout.user.as_ref().map_or("", |u| u.username.as_str());
     render(&ArticlePage {
         body_html: to_safe_html(article.body.as_deref().unwrap_or("")),
-        own: article.author.username == layout.user.as_ref().map_or("", |u| u.username.as_str()),
+        can_delete: own || actor.is_some_and(|a| a.admin),
+        own,
         layout,
         title: article.title,
         slug: article.slug,
         following: article.author.following,
+        badge: badges.of(article.author.team.as_deref()),
         author: article.author.username,
         category: article.category,
         created: article.created_at,
@@ -421,6 +475,7 @@ pub async fn article(
 
 pub struct MessageView {
     pub author: String,
+    pub badge: Option<TeamBadge>,
     pub created: DateTime<Utc>,
     pub body: String,
 }
@@ -431,7 +486,8 @@ pub struct TeamPage {
     pub layout: Layout,
     pub title: String,
     pub key: String,
-    pub name_en: String,
+    /// The team's name in the other language, beside the title.
+    pub other_name: String,
     pub color: String,
     /// The room's recent messages, oldest first; the script adds new ones live.
     pub messages: Vec<MessageView>,
@@ -461,19 +517,25 @@ pub async fn team(
     let (list, fans_articles) =
         articles::list_ordered(&state.db, &filter, ArticleOrder::Newest, Some(&key), viewer)
             .await?;
-    let cards = article_cards(&state, list).await?;
+    let cards = article_cards(&state, layout.lang, list).await?;
+    let badges = Badges::load(&state, layout.lang).await?;
+    let (name, other_name) = match layout.lang {
+        Lang::Ko => (team.name_ko, team.name_en),
+        Lang::En => (team.name_en, team.name_ko),
+    };
     render(&TeamPage {
-        title: format!("{} {}", team.name_ko, layout.t("team.chat")),
+        title: format!("{name} {}", layout.t("team.chat")),
+        other_name,
         layout,
         articles: cards,
         fans_articles,
         key: team.key,
-        name_en: team.name_en,
         color: team.color,
         messages: rows
             .into_iter()
             .map(ChatMessage::from)
             .map(|m| MessageView {
+                badge: badges.of(m.author.team.as_deref()),
                 author: m.author.username,
                 created: m.created_at,
                 body: m.body,

@@ -100,7 +100,8 @@ pub struct WebUser {
     pub team_name: Option<(String, String)>,
     pub team_color: Option<String>,
     pub image: Option<String>,
-    /// `fan`, `store_owner` or `admin`, as of this request.
+    /// `fan`, `store_owner` or `admin`, read with the session on every request, so a role
+    /// taken away applies at once.
     pub role: String,
 }
 
@@ -109,6 +110,11 @@ impl WebUser {
     /// is still decided per store ([`crate::catalog::check_manager`]).
     pub fn is_store_owner(&self) -> bool {
         self.role == "store_owner"
+    }
+
+    /// May see `/admin` and delete anyone's articles, comments and chat messages.
+    pub fn is_admin(&self) -> bool {
+        self.role == "admin"
     }
 
     /// The team's name in the page's language.

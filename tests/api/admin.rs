@@ -9,7 +9,7 @@ use reqwest::StatusCode;
 use crate::helpers::TestApp;
 
 /// Registers `name` and makes them an admin, as `ballpark user set-role` does.
-async fn admin_token(app: &TestApp, db: &Db, name: &str) -> String {
+pub(crate) async fn admin_token(app: &TestApp, db: &Db, name: &str) -> String {
     let token = app.register(name).await;
     assert!(
         ballpark::community::store::users::set_role(db, name, "admin")
@@ -20,7 +20,7 @@ async fn admin_token(app: &TestApp, db: &Db, name: &str) -> String {
 }
 
 /// Enqueues a job in a queue no worker serves and fails it permanently: a dead job.
-async fn dead_job(db: &Db) -> i64 {
+pub(crate) async fn dead_job(db: &Db) -> i64 {
     queue::enqueue(
         db,
         NewJob::new("ops-test", "never.handled", serde_json::json!({"n": 1})),

@@ -86,6 +86,7 @@ on_both_backends!(
     completing_many_jobs_at_once_keeps_the_lease_check_of_each,
     the_report_shows_depth_finished_jobs_failed_runs_and_run_times,
     the_report_shows_jobs_due_later_as_scheduled_not_queued,
+    the_dashboard_splits_each_queue_by_kind_with_its_depth_windows_and_run_times,
 );
 
 const LEASE: Duration = Duration::from_secs(30);
@@ -1139,6 +1140,82 @@ async fn the_report_shows_jobs_due_later_as_scheduled_not_queued(db: Db) {
     assert_eq!((q.queue.as_str(), q.queued, q.scheduled), ("q", 1, 2));
     let table = report.to_string();
     assert!(table.contains("scheduled"), "{table}");
+}
+
+async fn the_dashboard_splits_each_queue_by_kind_with_its_depth_windows_and_run_times(db: Db) {
+    // Arrange: kind "k" of queue "q": one done after at least 40 ms, one dead, one waiting
+    // for its second attempt; kind "j": one running, one queued.
+    enqueue_jobs(&db, 3).await;
+    let slow = store::claim(&db, "q", &kinds("k"), "w", LEASE, 1)
+        .await
+        .unwrap()
+        .remove(0);
+    tokio::time::sleep(Duration::from_millis(40)).await;
+    assert!(queue::complete(&db, &slow).await.unwrap());
+    let doomed = store::claim(&db, "q", &kinds("k"), "w", LEASE, 1)
+        .await
+        .unwrap()
+        .remove(0);
+    let permanent = JobError::permanent("broken");
+    queue::fail(&db, &doomed, &permanent, &Backoff::default())
+        .await
+        .unwrap();
+    let flaky = store::claim(&db, "q", &kinds("k"), "w", LEASE, 1)
+        .await
+        .unwrap()
+        .remove(0);
+    queue::fail(&db, &flaky, &JobError::retry("later"), &Backoff::default())
+        .await
+        .unwrap();
+    for n in 0..2 {
+        queue::enqueue(&db, NewJob::new("q", "j", json!({ "j": n })))
+            .await
+            .unwrap();
+    }
+    store::claim(&db, "q", &kinds("j"), "w", LEASE, 1)
+        .await
+        .unwrap();
+
+    // Act
+    let board = queue::dashboard::dashboard(&db).await.unwrap();
+
+    // Assert
+    let kinds_seen: Vec<(&str, &str)> = board
+        .lines
+        .iter()
+        .map(|l| (l.counts.queue.as_str(), l.counts.kind.as_str()))
+        .collect();
+    assert_eq!(kinds_seen, [("q", "j"), ("q", "k")]);
+    let (j, k) = (&board.lines[0], &board.lines[1]);
+    let c = &j.counts;
+    assert_eq!(
+        (c.queued, c.scheduled, c.running, c.retrying, c.dead),
+        (1, 0, 1, 0, 0)
+    );
+    assert_eq!(j.run_p50, None);
+    let c = &k.counts;
+    assert_eq!(
+        (c.queued, c.scheduled, c.running, c.retrying, c.dead),
+        (0, 1, 0, 1, 1)
+    );
+    assert_eq!(
+        (c.done_short, c.failed_short, c.done_long, c.failed_long),
+        (1, 1, 1, 1)
+    );
+    let p50 = k.run_p50.expect("a run time");
+    assert!(
+        (Duration::from_millis(40)..Duration::from_secs(5)).contains(&p50),
+        "{p50:?}"
+    );
+    assert_eq!((k.run_p95, k.run_max), (Some(p50), Some(p50)));
+    assert_eq!(board.dead.len(), 1);
+    assert_eq!(board.dead[0].id, doomed.id);
+    assert_eq!(board.dead[0].last_error.as_deref(), Some("broken"));
+    // Discarding takes the dead job only, once.
+    assert!(!store::discard_dead(&db, flaky.id).await.unwrap());
+    assert!(store::discard_dead(&db, doomed.id).await.unwrap());
+    assert!(!store::discard_dead(&db, doomed.id).await.unwrap());
+    assert!(store::get(&db, doomed.id).await.unwrap().is_none());
 }
 
 /// Enqueues `count` jobs of kind "k" in queue "q", one after another (so they are claimed in

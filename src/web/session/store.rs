@@ -20,6 +20,7 @@ pub struct SessionRow {
     pub team_name_en: Option<String>,
     pub team_color: Option<String>,
     pub image: Option<String>,
+    /// `fan`, `store_owner` or `admin`.
     pub role: String,
 }
 

@@ -55,13 +55,33 @@ impl Problems {
     }
 }
 
-/// A required text field: trimmed, non-empty, at most `max` characters.
+/// A required text field: trimmed, with something visible in it, at most `max` characters.
 pub fn required_text(value: Option<&str>, max: usize) -> Result<String, String> {
     let value = value.map(str::trim).unwrap_or("");
-    if value.is_empty() {
+    if value.chars().all(is_invisible) {
         return Err("can't be empty".into());
     }
     bounded_text(value, max)
+}
+
+/// White space, and the format characters that render as nothing (zero-width space and
+/// joiners, word joiner, byte-order mark, soft hyphen, Hangul fillers): a title of only these
+/// looks empty on every page, so it counts as empty. `str::trim` keeps them, as they are not
+/// Unicode white space.
+fn is_invisible(c: char) -> bool {
+    c.is_whitespace()
+        || matches!(
+            c,
+            '\u{00AD}'
+                | '\u{180E}'
+                | '\u{200B}'..='\u{200F}'
+                | '\u{2060}'..='\u{2064}'
+                | '\u{FEFF}'
+                | '\u{115F}'
+                | '\u{1160}'
+                | '\u{3164}'
+                | '\u{FFA0}'
+        )
 }
 
 /// Checks the length limit of an already-trimmed field.
@@ -270,6 +290,19 @@ mod tests {
         assert_eq!(
             slug.chars().count(),
             "잠실-직관-같이-가요-".chars().count() + 6
+        );
+    }
+
+    #[test]
+    fn text_of_only_invisible_characters_is_empty_but_visible_text_keeps_them() {
+        assert_eq!(
+            required_text(Some("\u{200B} \u{FEFF}\u{00AD}"), 10),
+            Err("can't be empty".to_string())
+        );
+        // A joiner inside an emoji sequence is part of visible text and stays.
+        assert_eq!(
+            required_text(Some(" 👨\u{200D}👩 "), 10),
+            Ok("👨\u{200D}👩".to_string())
         );
     }
 

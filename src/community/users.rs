@@ -225,9 +225,16 @@ pub struct UpdateUserBody {
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
 pub struct UpdateUserInput {
-    username: Option<String>,
-    email: Option<String>,
-    password: Option<String>,
+    // `null` cannot clear these, so it is told apart from absence and refused.
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = String, required = false)]
+    username: Option<Option<String>>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = String, required = false)]
+    email: Option<Option<String>>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = String, required = false)]
+    password: Option<Option<String>>,
     #[serde(default, deserialize_with = "double_option")]
     bio: Option<Option<String>>,
     #[serde(default, deserialize_with = "double_option")]
@@ -236,7 +243,8 @@ pub struct UpdateUserInput {
     team: Option<Option<String>>,
 }
 
-/// Update the logged-in user. Absent fields stay; `null` clears bio, image and team.
+/// Update the logged-in user. Absent fields stay; `null` clears bio, image and team, and is
+/// refused (422) for username, email and password, which cannot be cleared.
 #[utoipa::path(put, path = "/api/user", tag = "users", request_body = UpdateUserBody,
     responses((status = 200, body = UserBody), (status = 401), (status = 422)), security(("token" = [])))]
 async fn update_user(
@@ -247,14 +255,14 @@ async fn update_user(
     let input = body.user;
     let mut problems = Problems::default();
     let mut changes = UserChanges::default();
-    if let Some(name) = input.username.as_deref() {
-        changes.username = problems.check("username", domain::parse_username(Some(name)));
+    if let Some(name) = input.username {
+        changes.username = problems.check("username", domain::parse_username(name.as_deref()));
     }
-    if let Some(email) = input.email.as_deref() {
-        changes.email = problems.check("email", domain::parse_email(Some(email)));
+    if let Some(email) = input.email {
+        changes.email = problems.check("email", domain::parse_email(email.as_deref()));
     }
-    let password = match input.password.as_deref() {
-        Some(password) => problems.check("password", domain::parse_password(Some(password))),
+    let password = match input.password {
+        Some(password) => problems.check("password", domain::parse_password(password.as_deref())),
         None => None,
     };
     if let Some(bio) = input.bio {

@@ -158,6 +158,28 @@ async fn creating_an_article_without_title_description_or_body_returns_422_namin
     }
 }
 
+async fn an_article_of_only_invisible_characters_returns_422_naming_each(app: TestApp) {
+    let token = app.register("jake").await;
+    // Zero-width space, word joiner, byte-order mark, Hangul filler: none of them is Unicode
+    // white space, so a plain trim keeps them, yet the title would show as nothing.
+    let invisible = "\u{200B}\u{2060} \u{FEFF}\u{3164}";
+
+    let (status, body) = app
+        .post(
+            "/api/articles",
+            Some(&token),
+            json!({"article": {"title": invisible, "description": invisible, "body": invisible}}),
+        )
+        .await;
+
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    for field in ["title", "description", "body"] {
+        assert_eq!(body["errors"][field], json!(["can't be empty"]), "{body}");
+    }
+    let (_, list) = app.get("/api/articles", None).await;
+    assert_eq!(list["articlesCount"], 0, "{list}");
+}
+
 async fn creating_an_article_with_a_201_character_title_returns_422(app: TestApp) {
     let token = app.register("jake").await;
 
@@ -793,6 +815,7 @@ crate::on_both_backends!(
     creating_an_article_returns_201_with_the_article,
     creating_an_article_without_a_token_returns_401,
     creating_an_article_without_title_description_or_body_returns_422_naming_each,
+    an_article_of_only_invisible_characters_returns_422_naming_each,
     creating_an_article_with_a_201_character_title_returns_422,
     creating_an_article_with_eleven_tags_returns_422,
     getting_an_article_by_slug_returns_it_with_its_body,

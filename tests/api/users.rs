@@ -823,6 +823,31 @@ async fn a_too_short_new_password_returns_422_and_keeps_the_old_one(app: TestApp
     assert_eq!(login, StatusCode::OK);
 }
 
+async fn a_null_username_email_or_password_returns_422_and_changes_nothing(app: TestApp) {
+    let token = app.register("jake").await;
+
+    let (status, body) = app
+        .put(
+            "/api/user",
+            Some(&token),
+            json!({"user": {"username": null, "email": null, "password": null, "bio": "kept?"}}),
+        )
+        .await;
+
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    for field in ["username", "email", "password"] {
+        assert_eq!(field_errors(&body, field), ["can't be empty"], "{body}");
+    }
+    let (_, user) = app.get("/api/user", Some(&token)).await;
+    assert_eq!(user["user"]["email"], "jake@example.com");
+    assert_eq!(user["user"]["username"], "jake");
+    assert_eq!(
+        user["user"]["bio"],
+        Value::Null,
+        "nothing of a refused update is kept"
+    );
+}
+
 async fn updating_without_a_token_returns_401(app: TestApp) {
     let (status, body) = app
         .put("/api/user", None, json!({"user": {"bio": "anonymous"}}))
@@ -875,6 +900,7 @@ crate::on_both_backends!(
     changing_the_username_shows_on_the_profile,
     a_changed_password_works_at_the_next_login_and_the_old_one_does_not,
     a_too_short_new_password_returns_422_and_keeps_the_old_one,
+    a_null_username_email_or_password_returns_422_and_changes_nothing,
     updating_without_a_token_returns_401,
 );
 

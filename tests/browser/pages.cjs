@@ -8,21 +8,17 @@
 // Run by scripts/browser, which starts the server (demo data) and passes BASE_URL.
 //
 // To add a page, add an entry to PAGES: `path` is a string or an async function of the
-// demo data's ids (`ids` below) that returns one; `as` lists who opens it ("guest", "fan":
-// the demo's jamsil_bear); `status` defaults to 200; `screenshot: false` leaves it out of
-// the README's screenshots (taken as the last in `as`).
+// demo data's ids (`ids` below) that returns one; `as` lists who opens it ("guest"; "fan":
+// the demo's jamsil_bear; "owner": jamsil_stand, who runs stores at Jamsil; "admin":
+// demo_admin); `status` defaults to 200; `screenshot: false` leaves it out of the README's
+// screenshots (taken as the last in `as`). The order page is a fresh order of the fan's
+// (placed through the JSON API, not paid); the manage page is the first store on /owner.
 "use strict";
-const { chromium } = require("playwright-core");
-const AxeBuilder = require("@axe-core/playwright").default || require("@axe-core/playwright");
+const { run, base, shots, BUDGET, DEMO_PASSWORD, demoEmail } = require("./lib/harness.cjs");
 
-const base = process.env.BASE_URL;
-const shots = process.env.SCREENSHOTS;
-const executablePath = process.env.CHROMIUM || "/usr/bin/chromium";
-if (!base) throw new Error("BASE_URL is not set");
-
-const BUDGET = 100 * 1024;
-const FAN = { email: "jamsil_bear@demo.ballpark.invalid", password: "demo-password" };
 const BOTH = ["guest", "fan"];
+// Who opens pages: the demo's usernames (guest: nobody).
+const USERS = { fan: "jamsil_bear", owner: "jamsil_stand", admin: "demo_admin" };
 
 const PAGES = [
   { name: "home", path: "/", as: BOTH },
@@ -41,6 +37,11 @@ const PAGES = [
   { name: "editor", path: "/editor", as: ["fan"] },
   { name: "settings", path: "/settings", as: ["fan"] },
   { name: "orders", path: "/orders", as: ["fan"] },
+  { name: "order", path: (ids) => `/orders/${ids.order}`, as: ["fan"] },
+  { name: "owner", path: "/owner", as: ["owner"], screenshot: false },
+  { name: "manage", path: (ids) => `/stores/${ids.manage}/manage`, as: ["owner"] },
+  { name: "admin", path: "/admin", as: ["admin"] },
+  { name: "moderation", path: "/admin/moderation", as: ["admin"], screenshot: false },
   { name: "reviews-tag", path: "/reviews?tag=%EC%B9%98%EB%A7%A5", as: BOTH, screenshot: false },
   { name: "error", path: "/no-such-page", as: BOTH, status: 404 },
   { name: "bad-query", path: "/?page=abc", as: ["guest"], status: 400, screenshot: false },
@@ -51,68 +52,67 @@ const WIDTHS = [
   { label: "phone", width: 390, height: 844 },
 ];
 
-// Ids the demo data decides: an article, one of its tags, a store at Jamsil.
-async function demoIds() {
-  const articles = await (await fetch(`${base}/api/articles?limit=20`)).json();
+async function json(path, init) {
+  const response = await fetch(base + path, init);
+  const text = await response.text();
+  if (!response.ok) throw new Error(`${(init && init.method) || "GET"} ${path}: ${response.status} ${text}`);
+  return JSON.parse(text);
+}
+
+// Ids the demo data decides: an article, one of its tags, a store at Jamsil, the first store
+// on the owner's /owner page, and a new order of the fan's at the Jamsil store (through the
+// JSON API: the fan's token, an item in stock, an Idempotency-Key).
+async function demoIds(browser, states) {
+  const articles = await json("/api/articles?limit=20");
   const withTag = articles.articles.find((a) => a.tagList.length) || articles.articles[0];
   const stadium = await (await fetch(`${base}/stadiums/jamsil`)).text();
   const store = (stadium.match(/href="\/stores\/(\d+)"/) || [])[1];
-  return { article: articles.articles[0].slug, tag: (withTag.tagList[0] || "kbo"), store };
+
+  const owner = await browser.newContext({ storageState: states.owner });
+  const mine = await (await owner.request.get(`${base}/owner`)).text();
+  await owner.close();
+  const manage = (mine.match(/href="\/stores\/(\d+)\/manage"/) || [])[1];
+  if (!manage) throw new Error("/owner links to no store's manage page");
+
+  const { user } = await json("/api/users/login", {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ user: { email: demoEmail(USERS.fan), password: DEMO_PASSWORD } }),
+  });
+  const { store: menu } = await json(`/api/stores/${store}`);
+  const item = menu.menu.find((i) => i.available && (i.stock === null || i.stock >= 1));
+  if (!item) throw new Error(`store ${store} has nothing in stock`);
+  const { order } = await json("/api/orders", {
+    method: "POST",
+    headers: {
+      "content-type": "application/json",
+      authorization: `Token ${user.token}`,
+      "idempotency-key": `pages-check-${Date.now()}`,
+    },
+    body: JSON.stringify({ order: { storeId: Number(store), items: [{ menuItemId: item.id, quantity: 1 }] } }),
+  });
+  return { article: articles.articles[0].slug, tag: (withTag.tagList[0] || "kbo"), store, manage, order: order.id };
 }
 
-async function main() {
-  const problems = [];
-  let checks = 0;
+run("pages check", async (h, browser) => {
   const weights = [];
-  const browser = await chromium.launch({ executablePath, args: ["--no-sandbox"] });
-
-  function check(ok, what) {
-    checks += 1;
-    if (!ok) problems.push(what);
-  }
-
-  // The fan's session, signed in once through the form and shared by both widths.
-  async function fanState() {
-    const context = await browser.newContext();
-    const page = await context.newPage();
-    await page.goto(`${base}/login`);
-    await page.fill("input[name=email]", FAN.email);
-    await page.fill("input[name=password]", FAN.password);
-    await Promise.all([page.waitForURL((url) => !url.pathname.startsWith("/login")), page.click("main form button")]);
-    const state = await context.storageState();
-    await context.close();
-    return state;
-  }
+  h.weights = weights;
 
   // Opens `path`, checks it, and returns its weight in bytes.
   async function visit(context, who, entry, path, size) {
     const page = await context.newPage();
     const where = `${who} ${size.label} ${path}`;
-    page.on("console", (message) => {
-      if (message.type() === "error") {
-        // An expected error status is logged by Chromium as a failed resource load.
-        if (entry.status && /status of (4|5)\d\d/.test(message.text())) return;
-        problems.push(`${where}: console: ${message.text()}`);
-      }
-    });
-    page.on("pageerror", (error) => problems.push(`${where}: ${error.message}`));
-    const cdp = await context.newCDPSession(page);
-    await cdp.send("Network.enable");
-    await cdp.send("Network.setCacheDisabled", { cacheDisabled: true });
-    let bytes = 0;
-    cdp.on("Network.loadingFinished", (event) => { bytes += event.encodedDataLength; });
+    // An expected error status is logged by Chromium as a failed resource load.
+    h.watch(page, where, { ignore: entry.status ? /status of (4|5)\d\d/ : undefined });
+    const meter = await h.transferred(context, page);
     const response = await page.goto(base + path, { waitUntil: "load" });
     await page.waitForTimeout(400); // the scripts' own requests (the chat's team names)
     const expected = entry.status || 200;
-    check(response && response.status() === expected, `${where}: status ${response && response.status()}, expected ${expected}`);
-    check(bytes < BUDGET, `${where}: ${(bytes / 1024).toFixed(1)} KB transferred (budget 100 KB)`);
-    if (size.width < 500) {
-      const wide = await page.evaluate(() => document.documentElement.scrollWidth);
-      check(wide <= size.width, `${where}: the page is ${wide}px wide on a ${size.width}px screen`);
-    }
-    const axe = await new AxeBuilder({ page }).analyze();
-    const bad = axe.violations.filter((v) => v.impact === "serious" || v.impact === "critical");
-    check(bad.length === 0, `${where}: axe: ${bad.map((v) => `${v.id} (${v.nodes.length}: ${v.nodes[0].target})`).join("; ")}`);
+    h.check(response && response.status() === expected, `${where}: status ${response && response.status()}, expected ${expected}`);
+    const bytes = meter.bytes;
+    h.check(bytes < BUDGET, `${where}: ${(bytes / 1024).toFixed(1)} KB transferred (budget 100 KB)`);
+    if (size.width < 500) await h.notWider(page, size.width, where);
+    await h.axe(page, where);
     if (shots && entry.screenshot !== false && who === entry.as[entry.as.length - 1]) {
       await page.screenshot({ path: `${shots}/page-${entry.name}-${size.label}.png` });
     }
@@ -121,8 +121,10 @@ async function main() {
   }
 
   try {
-    const ids = await demoIds();
-    const states = { guest: undefined, fan: await fanState() };
+    // Each user's session, signed in once through the form and shared by both widths.
+    const states = { guest: undefined };
+    for (const [who, username] of Object.entries(USERS)) states[who] = await h.sessionOf(username);
+    const ids = await demoIds(browser, states);
     for (const size of WIDTHS) {
       const contexts = {};
       for (const who of Object.keys(states)) {
@@ -141,26 +143,11 @@ async function main() {
       }
       for (const context of Object.values(contexts)) await context.close();
     }
-  } catch (error) {
-    problems.push(`failed: ${error.stack || error.message}`);
   } finally {
-    await browser.close();
+    // The weights, heaviest first, desktop (the phone's are the same bytes).
+    const table = weights.filter(([, , size]) => size === "desktop").sort((a, b) => b[3] - a[3]);
+    for (const [name, who, , bytes] of table) {
+      console.log(`  ${(bytes / 1024).toFixed(1).padStart(6)} KB  ${name} (${who})`);
+    }
   }
-
-  // The weights, heaviest first, desktop (the phone's are the same bytes).
-  const table = weights.filter(([, , size]) => size === "desktop").sort((a, b) => b[3] - a[3]);
-  for (const [name, who, , bytes] of table) {
-    console.log(`  ${(bytes / 1024).toFixed(1).padStart(6)} KB  ${name} (${who})`);
-  }
-  if (problems.length) {
-    console.error(`pages check: ${problems.length} problem(s)`);
-    for (const problem of problems) console.error(`  - ${problem}`);
-    process.exit(1);
-  }
-  console.log(`pages check: ${checks} checks passed on ${weights.length} page visits, every page under 100 KB`);
-}
-
-main().catch((error) => {
-  console.error(`pages check: ${error.stack || error}`);
-  process.exit(1);
-});
+}, (h) => `${h.checks} checks passed on ${h.weights.length} page visits, every page under 100 KB`);

@@ -6,11 +6,7 @@
 // - an unknown page is a page in the visitor's language, not JSON.
 // Run by scripts/browser, which starts the server (demo data) and passes BASE_URL.
 "use strict";
-const { chromium } = require("playwright-core");
-
-const base = process.env.BASE_URL;
-const executablePath = process.env.CHROMIUM || "/usr/bin/chromium";
-if (!base) throw new Error("BASE_URL is not set");
+const { run, base } = require("./lib/harness.cjs");
 
 const ROOM = "hanwha";
 const SEEDED = 70;
@@ -43,74 +39,44 @@ async function seed(stamp) {
   }
 }
 
-async function main() {
-  const problems = [];
-  let checks = 0;
+run("polish check", async (h, browser) => {
   const stamp = Date.now().toString(36);
-  const browser = await chromium.launch({ executablePath, args: ["--no-sandbox"] });
+  await seed(stamp);
+  const phone = await browser.newContext({ viewport: { width: 390, height: 844 }, locale: "en-US" });
+  const page = await phone.newPage();
+  h.watch(page, "page", { ignore: /status of 404/ });
 
-  function check(ok, what) {
-    checks += 1;
-    if (!ok) problems.push(what);
-  }
+  // Older history on scroll.
+  await page.goto(`${base}/teams/${ROOM}`);
+  await page.locator("#status").filter({ hasText: /^(Live|실시간)$/ }).waitFor({ timeout: 10000 });
+  const mine = page.locator("#messages li", { hasText: `history ${stamp}` });
+  const first = await mine.count();
+  h.check(first === 50, `the room opens with the newest 50 messages (saw ${first})`);
+  await page.$eval("#messages", (list) => { list.scrollTop = 0; list.dispatchEvent(new Event("scroll")); });
+  await page.waitForFunction(
+    (s) => [...document.querySelectorAll("#messages li")].filter((li) => li.textContent.includes(`history ${s}`)).length >= 70,
+    stamp, { timeout: 10000 },
+  ).catch(() => {});
+  const all = await mine.allInnerTexts();
+  h.check(all.length === SEEDED, `scrolling to the top loads the older ones (saw ${all.length} of ${SEEDED})`);
+  const numbers = all.map((t) => Number((t.match(/#(\d+)/) || [])[1]));
+  h.check(numbers.every((n, i) => i === 0 || n > numbers[i - 1]), `older messages come in order: ${numbers.slice(0, 5)}`);
+  h.check(numbers[0] === 0, `the oldest message is the first one sent (saw #${numbers[0]})`);
 
-  try {
-    await seed(stamp);
-    const phone = await browser.newContext({ viewport: { width: 390, height: 844 }, locale: "en-US" });
-    const page = await phone.newPage();
-    page.on("console", (m) => {
-      if (m.type() === "error" && !/status of 404/.test(m.text())) problems.push(`console: ${m.text()}`);
-    });
-    page.on("pageerror", (error) => problems.push(`page: ${error.message}`));
+  // Badges in the page's language: an English page names LG's fans' team in English.
+  const badge = mine.first().locator(".badge");
+  await page.waitForFunction(() => {
+    const b = document.querySelector("#messages .badge");
+    return b && b.title;
+  }, null, { timeout: 5000 }).catch(() => {});
+  h.check((await badge.innerText()) === "LG", `the badge shows the team's short name (${await badge.innerText()})`);
+  h.check(/Twins/.test((await badge.getAttribute("title")) || ""), `an English page names the team in English: ${await badge.getAttribute("title")}`);
+  h.check(/^\/teams\/lg$/.test((await badge.getAttribute("href")) || ""), "the badge links to the team's page");
 
-    // Older history on scroll.
-    await page.goto(`${base}/teams/${ROOM}`);
-    await page.locator("#status").filter({ hasText: /^(Live|실시간)$/ }).waitFor({ timeout: 10000 });
-    const mine = page.locator("#messages li", { hasText: `history ${stamp}` });
-    const first = await mine.count();
-    check(first === 50, `the room opens with the newest 50 messages (saw ${first})`);
-    await page.$eval("#messages", (list) => { list.scrollTop = 0; list.dispatchEvent(new Event("scroll")); });
-    await page.waitForFunction(
-      (s) => [...document.querySelectorAll("#messages li")].filter((li) => li.textContent.includes(`history ${s}`)).length >= 70,
-      stamp, { timeout: 10000 },
-    ).catch(() => {});
-    const all = await mine.allInnerTexts();
-    check(all.length === SEEDED, `scrolling to the top loads the older ones (saw ${all.length} of ${SEEDED})`);
-    const numbers = all.map((t) => Number((t.match(/#(\d+)/) || [])[1]));
-    check(numbers.every((n, i) => i === 0 || n > numbers[i - 1]), `older messages come in order: ${numbers.slice(0, 5)}`);
-    check(numbers[0] === 0, `the oldest message is the first one sent (saw #${numbers[0]})`);
-
-    // Badges in the page's language: an English page names LG's fans' team in English.
-    const badge = mine.first().locator(".badge");
-    await page.waitForFunction(() => {
-      const b = document.querySelector("#messages .badge");
-      return b && b.title;
-    }, null, { timeout: 5000 }).catch(() => {});
-    check((await badge.innerText()) === "LG", `the badge shows the team's short name (${await badge.innerText()})`);
-    check(/Twins/.test((await badge.getAttribute("title")) || ""), `an English page names the team in English: ${await badge.getAttribute("title")}`);
-    check(/^\/teams\/lg$/.test((await badge.getAttribute("href")) || ""), "the badge links to the team's page");
-
-    // An unknown page: HTML in English, not the API's JSON.
-    const missing = await page.goto(`${base}/no/such/page`);
-    check(missing.status() === 404, `an unknown page is a 404 (${missing.status()})`);
-    check((missing.headers()["content-type"] || "").startsWith("text/html"), "an unknown page is HTML");
-    check((await page.getAttribute("html", "lang")) === "en", "the error page is in the visitor's language");
-    check(await page.locator("main a[href='/']").isVisible(), "the error page links home");
-  } catch (error) {
-    problems.push(`failed: ${error.stack || error.message}`);
-  } finally {
-    await browser.close();
-  }
-
-  if (problems.length) {
-    console.error(`polish check: ${problems.length} problem(s)`);
-    for (const problem of problems) console.error(`  - ${problem}`);
-    process.exit(1);
-  }
-  console.log(`polish check: ${checks} checks passed (older chat history on scroll, badges' language, error pages)`);
-}
-
-main().catch((error) => {
-  console.error(`polish check: ${error.stack || error}`);
-  process.exit(1);
-});
+  // An unknown page: HTML in English, not the API's JSON.
+  const missing = await page.goto(`${base}/no/such/page`);
+  h.check(missing.status() === 404, `an unknown page is a 404 (${missing.status()})`);
+  h.check((missing.headers()["content-type"] || "").startsWith("text/html"), "an unknown page is HTML");
+  h.check((await page.getAttribute("html", "lang")) === "en", "the error page is in the visitor's language");
+  h.check(await page.locator("main a[href='/']").isVisible(), "the error page links home");
+}, (h) => `${h.checks} checks passed (older chat history on scroll, badges' language, error pages)`);

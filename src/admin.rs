@@ -14,6 +14,7 @@ use utoipa_axum::routes;
 
 use crate::app::AppState;
 use crate::auth::AuthUser;
+use crate::community::domain::MAX_PAGE;
 use crate::community::store::users as user_store;
 use crate::error::{AppError, Result};
 use crate::http::ApiQuery;
@@ -75,10 +76,13 @@ async fn queue_stats(
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct DeadQuery {
     /// The queue to look at.
+    #[param(pattern = r"^[^\u0000]*$")]
     queue: String,
     /// At most this many, 1-100 (default 50).
+    #[param(schema_with = crate::community::domain::page_limit_schema, required = false)]
     limit: Option<i64>,
 }
 
@@ -114,8 +118,11 @@ async fn dead_jobs(
 ) -> Result<Json<DeadJobList>> {
     require_admin(&state, &auth).await?;
     let limit = query.limit.unwrap_or(50);
-    if !(1..=100).contains(&limit) {
-        return Err(AppError::invalid("limit", "must be between 1 and 100"));
+    if !(1..=MAX_PAGE).contains(&limit) {
+        return Err(AppError::invalid(
+            "limit",
+            format!("must be between 1 and {MAX_PAGE}"),
+        ));
     }
     let jobs = queue::list_dead(&state.db, &query.queue, limit)
         .await?

@@ -333,7 +333,7 @@ fn router(state: AppState) -> Router {
                 .layer(RequestBodyLimitLayer::new(state.config.upload_limit_bytes)),
         )
         .split_for_parts();
-    let openapi = Arc::new(crate::ops::finish_openapi(openapi));
+    let openapi = Arc::new(crate::openapi::finish(openapi));
     let x_request_id = HeaderName::from_static("x-request-id");
     let trusted_proxies = state.config.trusted_proxies.clone();
 

@@ -71,6 +71,25 @@ fn kbo() -> anyhow::Result<Kbo> {
     serde_json::from_str(KBO_JSON).context("while reading the embedded kbo.json")
 }
 
+/// The KBO team keys (reference data, loaded on every start), for the OpenAPI document.
+pub fn team_keys() -> Vec<String> {
+    kbo()
+        .map(|kbo| kbo.teams.into_iter().map(|t| t.key).collect())
+        .unwrap_or_default()
+}
+
+/// The stadium keys (reference data), for the OpenAPI document.
+pub fn stadium_keys() -> Vec<String> {
+    kbo()
+        .map(|kbo| kbo.stadiums.into_iter().map(|s| s.key).collect())
+        .unwrap_or_default()
+}
+
+/// An optional team key in a request: one of [`team_keys`], or `""` or null for none.
+pub fn team_key_schema() -> utoipa::openapi::schema::Object {
+    crate::openapi::text::optional_key(team_keys())
+}
+
 pub async fn load_reference_data(db: &Db) -> anyhow::Result<()> {
     let kbo = kbo()?;
     on_write!(db, pool => {

@@ -10,7 +10,8 @@ use std::collections::BTreeMap;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde_json::json;
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::http::current_request_id;
 
@@ -98,6 +99,27 @@ impl AppError {
     }
 }
 
+/// The body of every error answer, client or server error alike.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ErrorBody {
+    /// The field at fault (`body` for the request as a whole) → what is wrong with it.
+    #[schema(example = json!({"title": ["can't be empty"]}))]
+    pub errors: BTreeMap<String, Vec<String>>,
+    /// This request's id, also in the `x-request-id` header and on the server's log lines.
+    pub request_id: String,
+}
+
+impl ErrorBody {
+    /// One message about the request as a whole, for the current request.
+    pub fn about_body(message: impl Into<String>) -> Self {
+        ErrorBody {
+            errors: BTreeMap::from([("body".to_string(), vec![message.into()])]),
+            request_id: current_request_id(),
+        }
+    }
+}
+
 /// A wait in whole seconds, rounded up and at least 1, as `Retry-After` wants it.
 fn retry_after_secs(wait: &std::time::Duration) -> u64 {
     wait.as_secs_f64().ceil().max(1.0) as u64
@@ -118,7 +140,10 @@ impl IntoResponse for AppError {
         }
         let mut response = (
             status,
-            Json(json!({ "errors": self.client_errors(), "requestId": request_id })),
+            Json(ErrorBody {
+                errors: self.client_errors(),
+                request_id,
+            }),
         )
             .into_response();
         if status == StatusCode::TOO_MANY_REQUESTS {

@@ -58,10 +58,7 @@ pub async fn json_errors(request: Request, next: Next) -> Response {
         return AppError::PayloadTooLarge.into_response();
     }
     let reason = status.canonical_reason().unwrap_or("error").to_lowercase();
-    let body = serde_json::json!({
-        "errors": { "body": [reason] },
-        "requestId": current_request_id(),
-    });
+    let body = crate::error::ErrorBody::about_body(reason);
     let mut replacement = (status, axum::Json(body)).into_response();
     if let Some(allow) = response.headers().get(axum::http::header::ALLOW) {
         replacement
@@ -111,12 +108,12 @@ fn json_content_type(headers: &HeaderMap) -> bool {
         })
 }
 
-const NUL_MESSAGE: &str = "must not contain a NUL character";
+pub const NUL_MESSAGE: &str = "must not contain a NUL character";
 
 /// The field of a valid JSON document that holds a NUL (`\u0000`) in its name or value, as
 /// `user.email` or `article.tagList[1]`. JSON can only spell a NUL as that escape, so bodies
 /// without it (nearly all) are cleared by a byte search without a second parse.
-fn nul_in_json(bytes: &[u8]) -> Option<String> {
+pub fn nul_in_json(bytes: &[u8]) -> Option<String> {
     if !bytes.windows(6).any(|w| w == b"\\u0000") {
         return None;
     }
@@ -187,6 +184,39 @@ fn json_rejection(rejection: JsonRejection) -> AppError {
         other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => AppError::PayloadTooLarge,
         other => AppError::BadRequest(other.body_text()),
     }
+}
+
+/// A JSON number that is whole, as `i64`: `3` or `3.0`. JSON Schema's `integer` (what the
+/// document declares) admits both, so the server must too; `3.5` and out-of-range numbers
+/// are not whole.
+pub fn whole_number(value: &serde_json::Value) -> Option<i64> {
+    value.as_i64().or_else(|| {
+        let float = value.as_f64()?;
+        // Only where f64 holds every whole number exactly (2^53): beyond it, a literal out of
+        // i64's range (which serde_json reads as a float) could round into it.
+        let in_range = float.abs() <= 9_007_199_254_740_992.0;
+        (float.fract() == 0.0 && in_range).then_some(float as i64)
+    })
+}
+
+/// `#[serde(deserialize_with)]` for an `i64` field that takes any whole JSON number.
+pub fn whole<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<i64, D::Error> {
+    let value = <serde_json::Value as serde::Deserialize>::deserialize(deserializer)?;
+    whole_number(&value)
+        .ok_or_else(|| serde::de::Error::custom(format!("expected a whole number, got {value}")))
+}
+
+/// [`whole`] for an `Option<i64>` field (null or absent is `None`).
+pub fn whole_or_null<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<i64>, D::Error> {
+    let value = <serde_json::Value as serde::Deserialize>::deserialize(deserializer)?;
+    if value.is_null() {
+        return Ok(None);
+    }
+    whole_number(&value)
+        .map(Some)
+        .ok_or_else(|| serde::de::Error::custom(format!("expected a whole number, got {value}")))
 }
 
 /// `axum::extract::Query` with rejections as 400 in the API's error format.

@@ -16,7 +16,8 @@
 //! | [`chat`]      | live chat, one room per team, over WebSockets; history in the database, fan-out across processes by PostgreSQL LISTEN/NOTIFY |
 //! | [`catalog`]   | the stadium catalogue: stadiums, stores, menus (prices in won, stock), reviews with hashtags |
 //! | [`demo`]      | reference data (KBO teams, stadiums) on every start; demo data (fans, articles, stores with made-up prices, reviews) |
-//! | [`ops`]       | health and readiness probes, the OpenAPI document and its docs UI |
+//! | [`ops`]       | health and readiness probes; serving the OpenAPI document and its docs UI |
+//! | [`openapi`]   | the OpenAPI document: the generated one finished with the statuses, error bodies and input limits all operations share |
 //! | [`metrics`]   | the Prometheus recorder instrumented code writes into, and `GET /metrics` |
 //! | [`queue`]     | the job queue: jobs in the database, enqueued in the caller's transaction, and the worker runtime |
 //! | [`workers`]   | which jobs run where: the handlers, on database workers or on RabbitMQ (relay + consumers) |
@@ -44,6 +45,7 @@ pub mod error;
 pub mod http;
 pub mod media;
 pub mod metrics;
+pub mod openapi;
 pub mod ops;
 pub mod orders;
 pub mod queue;

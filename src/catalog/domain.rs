@@ -169,6 +169,40 @@ impl Hashtag {
     }
 }
 
+/// The document's pattern of one [`Hashtag::parse`] input: trimmed, an optional `#`, then
+/// 1 to [`MAX_HASHTAG`] tag characters. With `or_empty`, white space alone (no hashtag) too.
+pub fn hashtag_pattern(or_empty: bool) -> String {
+    use crate::openapi::text::WHITE_SPACE;
+    let tag = format!(r"#?[0-9A-Za-z_\uAC00-\uD7A3\u1100-\u11FF\u3130-\u318F]{{1,{MAX_HASHTAG}}}");
+    let tag = if or_empty { format!("({tag})?") } else { tag };
+    format!("^[{WHITE_SPACE}]*{tag}[{WHITE_SPACE}]*$")
+}
+
+/// The document's schema of the hashtags a review lists: at most [`MAX_HASHTAGS`] (those in
+/// the body count too).
+pub fn hashtags_schema() -> utoipa::openapi::schema::Array {
+    let tag = utoipa::openapi::schema::Object::builder()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .pattern(Some(hashtag_pattern(false)))
+        .build();
+    crate::openapi::text::list(tag, MAX_HASHTAGS)
+}
+
+/// The document's schema of a price in won.
+pub fn price_schema() -> utoipa::openapi::schema::Object {
+    crate::openapi::text::integer(Won::MIN, Won::MAX)
+}
+
+/// The document's schema of a stock count.
+pub fn stock_schema() -> utoipa::openapi::schema::Object {
+    crate::openapi::text::integer(0, MAX_STOCK)
+}
+
+/// The document's schema of a review's stars.
+pub fn rating_schema() -> utoipa::openapi::schema::Object {
+    crate::openapi::text::integer(1, 5)
+}
+
 fn is_tag_char(ch: char) -> bool {
     ch.is_ascii_alphanumeric() || ch == '_' || is_hangul(ch)
 }
@@ -186,6 +220,10 @@ fn is_hangul(ch: char) -> bool {
 /// whitespace, then tag characters; a word that is not a valid tag is just prose and is
 /// skipped). Deduplicated and sorted; more than [`MAX_HASHTAGS`] in all is refused.
 pub fn review_hashtags(explicit: &[String], body: &str) -> Result<Vec<Hashtag>, String> {
+    // The list as sent counts too (before duplicates merge), as the document's maxItems does.
+    if explicit.len() > MAX_HASHTAGS {
+        return Err(format!("has too many hashtags (maximum is {MAX_HASHTAGS})"));
+    }
     let mut tags = explicit
         .iter()
         .map(|raw| Hashtag::parse(raw))

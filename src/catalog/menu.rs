@@ -71,7 +71,7 @@ pub enum Number {
 impl Number {
     /// A JSON value (`null`, a string, `5.5`, ... are not whole numbers).
     pub fn from_json(value: &Value) -> Number {
-        value.as_i64().map_or(Number::NotWhole, Number::Whole)
+        crate::http::whole_number(value).map_or(Number::NotWhole, Number::Whole)
     }
 
     /// A form field as typed; thousands separators (`4,500`) and surrounding spaces are fine.
@@ -177,12 +177,13 @@ pub struct NewItemBody {
 #[serde(rename_all = "camelCase")]
 pub struct NewItemInput {
     /// Unique within the store, 1-100 characters.
+    #[schema(schema_with = name_schema, required = true)]
     name: Option<String>,
     /// 1-1,000,000 won.
-    #[schema(value_type = i64)]
+    #[schema(schema_with = domain::price_schema, required = true)]
     price_won: Option<Value>,
     /// 0-100,000 units.
-    #[schema(value_type = i64)]
+    #[schema(schema_with = domain::stock_schema, required = true)]
     stock: Option<Value>,
     /// Default true.
     available: Option<bool>,
@@ -231,6 +232,22 @@ async fn add_item(
     ))
 }
 
+fn name_schema() -> utoipa::openapi::schema::Object {
+    crate::openapi::text::required(domain::MAX_ITEM_NAME)
+}
+
+fn nullable_name_schema() -> utoipa::openapi::schema::Object {
+    crate::openapi::text::or_null(name_schema())
+}
+
+fn nullable_price_schema() -> utoipa::openapi::schema::Object {
+    crate::openapi::text::or_null(domain::price_schema())
+}
+
+fn nullable_stock_schema() -> utoipa::openapi::schema::Object {
+    crate::openapi::text::or_null(domain::stock_schema())
+}
+
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct UpdateItemBody {
     item: UpdateItemInput,
@@ -240,10 +257,12 @@ pub struct UpdateItemBody {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct UpdateItemInput {
+    /// Absent or null: unchanged.
+    #[schema(schema_with = nullable_name_schema)]
     name: Option<String>,
-    #[schema(value_type = Option<i64>)]
+    #[schema(schema_with = nullable_price_schema)]
     price_won: Option<Value>,
-    #[schema(value_type = Option<i64>)]
+    #[schema(schema_with = nullable_stock_schema)]
     stock: Option<Value>,
     available: Option<bool>,
 }

@@ -114,17 +114,21 @@ async fn page_of(
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PageQuery {
     /// Page size, 1-100 (default 20).
+    #[param(schema_with = crate::community::domain::page_limit_schema, required = false)]
     limit: Option<i64>,
     /// Reviews to skip (default 0).
+    #[param(schema_with = crate::community::domain::offset_schema, required = false)]
     offset: Option<i64>,
 }
 
 /// A store's reviews, most recently written first.
 #[utoipa::path(get, path = "/api/stores/{id}/reviews", tag = "catalogue",
     params(("id" = i64, Path), PageQuery),
-    responses((status = 200, body = ReviewList), (status = 404), (status = 422)))]
+    responses((status = 200, body = ReviewList), (status = 404), (status = 422)),
+    security((), ("token" = [])))]
 async fn list_store_reviews(
     State(state): State<AppState>,
     viewer: MaybeAuthUser,
@@ -146,18 +150,37 @@ async fn list_store_reviews(
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct SearchQuery {
     /// Only reviews with this hashtag (`#` optional; `맛집`, `#Beer` = `beer`).
+    #[param(schema_with = hashtag_filter_schema, required = false)]
     hashtag: Option<String>,
     /// Page size, 1-100 (default 20).
+    #[param(schema_with = crate::community::domain::page_limit_schema, required = false)]
     limit: Option<i64>,
     /// Reviews to skip (default 0).
+    #[param(schema_with = crate::community::domain::offset_schema, required = false)]
     offset: Option<i64>,
+}
+
+fn hashtag_filter_schema() -> utoipa::openapi::schema::Object {
+    utoipa::openapi::schema::Object::builder()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .pattern(Some(domain::hashtag_pattern(true)))
+        .description(Some(
+            "Only reviews with this hashtag (`#` optional; `맛집`, `#Beer` = `beer`).",
+        ))
+        .build()
+}
+
+fn review_body_schema() -> utoipa::openapi::schema::Object {
+    crate::openapi::text::nullable(domain::MAX_REVIEW_BODY)
 }
 
 /// Reviews across all stores, most recently written first, optionally by hashtag.
 #[utoipa::path(get, path = "/api/reviews", tag = "catalogue", params(SearchQuery),
-    responses((status = 200, body = ReviewList), (status = 400), (status = 422, description = "bad paging or hashtag")))]
+    responses((status = 200, body = ReviewList), (status = 400), (status = 422, description = "bad paging or hashtag")),
+    security((), ("token" = [])))]
 async fn search_reviews(
     State(state): State<AppState>,
     viewer: MaybeAuthUser,
@@ -186,13 +209,15 @@ pub struct ReviewInputBody {
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct ReviewInput {
     /// 1-5 stars.
-    #[schema(value_type = i64)]
+    #[schema(schema_with = domain::rating_schema, required = true)]
     rating: Option<Value>,
     /// Up to 2,000 characters; may be empty. `#tags` in it count as hashtags.
+    #[schema(schema_with = review_body_schema)]
     body: Option<String>,
     /// Up to 10 in all (with those in the body), each 1-30 letters (a-z, Hangul), digits
     /// or `_`; a leading `#` is dropped and ASCII is lowercased.
     #[serde(default)]
+    #[schema(schema_with = domain::hashtags_schema, required = false)]
     hashtags: Vec<String>,
 }
 
@@ -212,7 +237,7 @@ async fn write_review(
 ) -> Result<(StatusCode, Json<ReviewBody>)> {
     let input = body.review;
     let draft = Draft {
-        rating: input.rating.as_ref().and_then(Value::as_i64),
+        rating: input.rating.as_ref().and_then(crate::http::whole_number),
         body: input.body.as_deref().unwrap_or(""),
         hashtags: &input.hashtags,
     };
@@ -264,7 +289,7 @@ pub async fn write(
     );
     let text = problems.check(
         "body",
-        bounded_text(draft.body.trim(), domain::MAX_REVIEW_BODY),
+        bounded_text(draft.body, domain::MAX_REVIEW_BODY).map(|body| body.trim().to_string()),
     );
     let hashtags = problems.check(
         "hashtags",

@@ -117,15 +117,59 @@ pub async fn store_body(state: &AppState, id: i64) -> Result<Json<StoreBody>> {
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct StoreQuery {
-    /// Only stores at this stadium (a key from `GET /api/stadiums`).
+    /// Only stores at this stadium (a key from `GET /api/stadiums`; empty: all).
+    #[param(schema_with = stadium_filter_schema, required = false)]
     stadium: Option<String>,
     /// Only stores inside (`true`) or outside (`false`) the stadium.
     inside: Option<bool>,
     /// Page size, 1-100 (default 20).
+    #[param(schema_with = crate::community::domain::page_limit_schema, required = false)]
     limit: Option<i64>,
     /// Stores to skip (default 0).
+    #[param(schema_with = crate::community::domain::offset_schema, required = false)]
     offset: Option<i64>,
+}
+
+fn stadium_filter_schema() -> utoipa::openapi::schema::Object {
+    let mut keys = crate::demo::stadium_keys();
+    keys.push(String::new());
+    crate::openapi::text::described(
+        crate::openapi::text::key(keys),
+        "Only stores at this stadium (a key from `GET /api/stadiums`; empty: all).",
+    )
+}
+
+fn stadium_schema() -> utoipa::openapi::schema::Object {
+    crate::openapi::text::key(crate::demo::stadium_keys())
+}
+
+fn store_name_schema() -> utoipa::openapi::schema::Object {
+    crate::openapi::text::required(domain::MAX_STORE_NAME)
+}
+
+fn location_schema() -> utoipa::openapi::schema::Object {
+    crate::openapi::text::nullable(domain::MAX_LOCATION)
+}
+
+fn latitude_schema() -> utoipa::openapi::schema::Object {
+    degrees(90.0)
+}
+
+fn longitude_schema() -> utoipa::openapi::schema::Object {
+    degrees(180.0)
+}
+
+fn degrees(bound: f64) -> utoipa::openapi::schema::Object {
+    utoipa::openapi::schema::Object::builder()
+        .schema_type(utoipa::openapi::schema::SchemaType::from_iter([
+            utoipa::openapi::schema::Type::Number,
+            utoipa::openapi::schema::Type::Null,
+        ]))
+        .minimum(Some(-bound))
+        .maximum(Some(bound))
+        .build()
 }
 
 /// Stores, by id, with their rating, optionally filtered.
@@ -137,7 +181,8 @@ async fn list_stores(
 ) -> Result<Json<StoreList>> {
     let mut problems = Problems::default();
     let page = Page::parse(&mut problems, query.limit, query.offset);
-    let stadium = match query.stadium.as_deref().map(str::trim) {
+    // Keys are matched as sent, as the document lists them.
+    let stadium = match query.stadium.as_deref() {
         Some(key) if !key.is_empty() => {
             problems.check("stadium", parse_stadium(&state, Some(key)).await?)
         }
@@ -171,13 +216,19 @@ pub struct NewStoreBody {
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct NewStoreInput {
     /// Stadium key.
+    #[schema(schema_with = stadium_schema, required = true)]
     stadium: Option<String>,
+    #[schema(schema_with = store_name_schema, required = true)]
     name: Option<String>,
     /// Where in or near the stadium (optional).
+    #[schema(schema_with = location_schema)]
     location: Option<String>,
+    #[schema(required = true, nullable = false)]
     inside: Option<bool>,
     /// Latitude and longitude, both or neither.
+    #[schema(schema_with = latitude_schema)]
     lat: Option<f64>,
+    #[schema(schema_with = longitude_schema)]
     lon: Option<f64>,
     /// Username of a user with the role `store_owner` (optional).
     owner: Option<String>,
@@ -197,7 +248,7 @@ async fn parse_owner(state: &AppState, username: &str) -> Result<Result<i64, Str
 
 /// A stadium key that exists; the inner `Err` is the message of a 422.
 async fn parse_stadium(state: &AppState, key: Option<&str>) -> Result<Result<String, String>> {
-    let key = key.map(str::trim).unwrap_or("");
+    let key = key.unwrap_or("");
     if key.is_empty() {
         return Ok(Err("can't be empty".into()));
     }
@@ -231,9 +282,10 @@ async fn create_store(
     let location = problems.check(
         "location",
         bounded_text(
-            input.location.as_deref().unwrap_or("").trim(),
+            input.location.as_deref().unwrap_or(""),
             domain::MAX_LOCATION,
-        ),
+        )
+        .map(|location| location.trim().to_string()),
     );
     if input.inside.is_none() {
         problems.add("inside", "must be given: true (in the stadium) or false");

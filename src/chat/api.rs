@@ -57,11 +57,21 @@ async fn open_socket(
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct HistoryPage {
     /// Only messages older than this message id (to page back).
+    #[param(schema_with = before_schema, required = false)]
     before: Option<i64>,
     /// At most this many messages, 1-100 (default 50).
+    #[param(schema_with = crate::community::domain::page_limit_schema, required = false)]
     limit: Option<i64>,
+}
+
+fn before_schema() -> utoipa::openapi::schema::Object {
+    crate::openapi::text::described(
+        crate::openapi::text::integer(1, i64::MAX),
+        "Only messages older than this message id (to page back).",
+    )
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -102,6 +112,7 @@ pub struct NewMessageBody {
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct NewMessage {
+    #[schema(schema_with = super::domain::message_schema, required = true)]
     body: Option<String>,
 }
 
@@ -113,7 +124,8 @@ pub struct ChatMessageBody {
 /// Post to a team room without a socket; the room's sockets get it as if it came from one.
 #[utoipa::path(post, path = "/api/teams/{team}/chat/messages", tag = "chat",
     params(("team" = String, Path)), request_body = NewMessageBody,
-    responses((status = 201, body = ChatMessageBody), (status = 401), (status = 404),
+    responses((status = 201, body = ChatMessageBody), (status = 401),
+        (status = 403, description = "the caller is muted"), (status = 404),
         (status = 422), (status = 429)),
     security(("token" = [])))]
 async fn post_message(
@@ -141,7 +153,13 @@ pub struct MuteBody {
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct MuteInput {
     /// 1 to 10,080 (a week).
+    #[schema(schema_with = minutes_schema, required = true)]
+    #[serde(default, deserialize_with = "crate::http::whole_or_null")]
     minutes: Option<i64>,
+}
+
+fn minutes_schema() -> utoipa::openapi::schema::Object {
+    crate::openapi::text::integer(1, super::moderation::MAX_MUTE_MINUTES)
 }
 
 #[derive(Debug, Serialize, ToSchema)]

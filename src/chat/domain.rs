@@ -23,6 +23,17 @@ pub const BACKLOG: i64 = 50;
 pub const MESSAGES_PER_MINUTE: u32 = 30;
 pub const MESSAGE_BURST: u32 = 5;
 
+/// The document's schema of [`MessageBody::parse`]: trimmed, something visible, no control
+/// characters inside but line breaks and tabs, at most [`MAX_MESSAGE_CHARS`] as sent.
+pub fn message_schema() -> utoipa::openapi::schema::Object {
+    use crate::openapi::text::{CONTROL, WHITE_SPACE, ZERO_WIDTH};
+    let inner = r"[^\u0000-\u0008\u000B-\u001F\u007F-\u009F]";
+    let pattern = format!(
+        "^[{WHITE_SPACE}]*{inner}*[^{WHITE_SPACE}{ZERO_WIDTH}{CONTROL}]{inner}*[{WHITE_SPACE}]*$"
+    );
+    crate::openapi::text::pattern(pattern, 1, MAX_MESSAGE_CHARS)
+}
+
 /// A message body: trimmed, 1 to [`MAX_MESSAGE_CHARS`] characters, no control characters
 /// other than line breaks and tabs.
 #[derive(Debug, Clone, PartialEq, Eq)]

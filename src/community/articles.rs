@@ -18,6 +18,7 @@ use crate::app::AppState;
 use crate::auth::{AuthUser, MaybeAuthUser};
 use crate::error::{AppError, Result};
 use crate::http::{ApiJson, ApiQuery};
+use crate::openapi::text;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -85,29 +86,67 @@ fn with_pending_views(state: &AppState, mut article: Article) -> Article {
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// Only articles with this tag.
+    #[param(pattern = r"^[^\u0000]*$")]
     tag: Option<String>,
     /// Only articles by this username.
+    #[param(pattern = r"^[^\u0000]*$")]
     author: Option<String>,
     /// Only articles this username favourited.
+    #[param(pattern = r"^[^\u0000]*$")]
     favorited: Option<String>,
-    /// Only this board: free, question, baseball, food, meetup, other.
+    /// Only this board (empty: every board).
+    #[param(schema_with = category_filter_schema, required = false)]
     category: Option<String>,
     /// Full-text search over title, description and body (works for Korean).
+    #[param(schema_with = search_schema, required = false)]
     q: Option<String>,
     /// Page size, 1-100 (default 20).
+    #[param(schema_with = domain::page_limit_schema, required = false)]
     limit: Option<i64>,
     /// Articles to skip (default 0).
+    #[param(schema_with = domain::offset_schema, required = false)]
     offset: Option<i64>,
     /// Cursor: only articles older than this `nextCursor`.
+    #[param(schema_with = cursor_schema, required = false)]
     before: Option<i64>,
 }
 
+fn category_filter_schema() -> utoipa::openapi::schema::Object {
+    let mut schema = domain::category_schema();
+    if let Some(keys) = &mut schema.enum_values {
+        keys.push("".into());
+    }
+    text::described(schema, "Only this board (empty: every board).")
+}
+
+fn search_schema() -> utoipa::openapi::schema::Object {
+    text::described(
+        text::optional(domain::MAX_TITLE),
+        "Full-text search over title, description and body (works for Korean).",
+    )
+}
+
+fn cursor_schema() -> utoipa::openapi::schema::Object {
+    text::described(
+        text::id(),
+        "Cursor: only articles older than this `nextCursor`.",
+    )
+}
+
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PageQuery {
+    /// Page size, 1-100 (default 20).
+    #[param(schema_with = domain::page_limit_schema, required = false)]
     limit: Option<i64>,
+    /// Articles to skip (default 0).
+    #[param(schema_with = domain::offset_schema, required = false)]
     offset: Option<i64>,
+    /// Cursor: only articles older than this `nextCursor`.
+    #[param(schema_with = cursor_schema, required = false)]
     before: Option<i64>,
 }
 
@@ -153,7 +192,8 @@ async fn page(
 
 /// Articles, newest first, optionally filtered.
 #[utoipa::path(get, path = "/api/articles", tag = "articles", params(ListQuery),
-    responses((status = 200, body = ArticleList), (status = 422, description = "bad paging or category")))]
+    responses((status = 200, body = ArticleList), (status = 422, description = "bad paging or category")),
+    security((), ("token" = [])))]
 async fn list_articles(
     State(state): State<AppState>,
     viewer: MaybeAuthUser,
@@ -161,16 +201,17 @@ async fn list_articles(
 ) -> Result<Json<ArticleList>> {
     let mut problems = Problems::default();
     let (limit, offset) = paging(&mut problems, query.limit, query.offset);
-    let category = match non_empty(query.category) {
+    // Keys are matched as sent, as the document lists them.
+    let category = match query.category.filter(|key| !key.is_empty()) {
         Some(key) => problems
             .check("category", Category::parse(&key))
             .map(|c| c.key().to_string()),
         None => None,
     };
-    let search = non_empty(query.q);
-    if let Some(q) = &search {
+    if let Some(q) = &query.q {
         problems.check("q", domain::bounded_text(q, domain::MAX_TITLE));
     }
+    let search = non_empty(query.q);
     problems.finish()?;
     let filter = ArticleFilter {
         tag: non_empty(query.tag),
@@ -209,7 +250,8 @@ async fn feed(
 
 /// One article, with its body. Counts a view.
 #[utoipa::path(get, path = "/api/articles/{slug}", tag = "articles", params(("slug" = String, Path)),
-    responses((status = 200, body = ArticleBody), (status = 404)))]
+    responses((status = 200, body = ArticleBody), (status = 404)),
+    security((), ("token" = [])))]
 async fn get_article(
     State(state): State<AppState>,
     viewer: MaybeAuthUser,
@@ -242,15 +284,53 @@ pub struct NewArticleBody {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct NewArticleInput {
+    #[schema(schema_with = title_schema, required = true)]
     title: Option<String>,
+    #[schema(schema_with = description_schema, required = true)]
     description: Option<String>,
+    #[schema(schema_with = body_schema, required = true)]
     body: Option<String>,
     #[serde(default)]
+    #[schema(schema_with = domain::tags_schema, required = false)]
     tag_list: Vec<String>,
     /// Board key (default `free`).
+    #[schema(schema_with = domain::nullable_category_schema)]
     category: Option<String>,
     /// Id of one of the author's uploads to show as the cover.
     cover_image: Option<String>,
+}
+
+fn title_schema() -> utoipa::openapi::schema::Object {
+    text::required(domain::MAX_TITLE)
+}
+
+fn description_schema() -> utoipa::openapi::schema::Object {
+    text::required(domain::MAX_DESCRIPTION)
+}
+
+fn body_schema() -> utoipa::openapi::schema::Object {
+    text::required(domain::MAX_BODY)
+}
+
+fn nullable_title_schema() -> utoipa::openapi::schema::Object {
+    text::or_null(title_schema())
+}
+
+fn nullable_description_schema() -> utoipa::openapi::schema::Object {
+    text::or_null(description_schema())
+}
+
+fn nullable_body_schema() -> utoipa::openapi::schema::Object {
+    text::or_null(body_schema())
+}
+
+fn nullable_tags_schema() -> utoipa::openapi::schema::Array {
+    let mut tags = domain::tags_schema();
+    tags.schema_type = utoipa::openapi::schema::SchemaType::from_iter([
+        utoipa::openapi::schema::Type::Array,
+        utoipa::openapi::schema::Type::Null,
+    ]);
+    tags
 }
 
 /// Slugs carry a random suffix, so a collision is rare; a few tries make it impossible in
@@ -281,7 +361,7 @@ async fn create_article(
     );
     let tags = problems.check("tagList", domain::parse_tags(&input.tag_list));
     let category = match input.category.as_deref() {
-        Some(key) => problems.check("category", Category::parse(key.trim())),
+        Some(key) => problems.check("category", Category::parse(key)),
         None => Some(Category::Free),
     };
     let images = images::check(
@@ -327,10 +407,16 @@ pub struct UpdateArticleBody {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct UpdateArticleInput {
+    /// Absent or null: unchanged.
+    #[schema(schema_with = nullable_title_schema)]
     title: Option<String>,
+    #[schema(schema_with = nullable_description_schema)]
     description: Option<String>,
+    #[schema(schema_with = nullable_body_schema)]
     body: Option<String>,
+    #[schema(schema_with = nullable_tags_schema)]
     tag_list: Option<Vec<String>>,
+    #[schema(schema_with = domain::nullable_category_schema)]
     category: Option<String>,
     /// An upload id sets the cover, null removes it, absent keeps it.
     #[serde(default, deserialize_with = "super::double_option")]
@@ -385,7 +471,7 @@ async fn update_article(
     }
     if let Some(key) = input.category.as_deref() {
         changes.category = problems
-            .check("category", Category::parse(key.trim()))
+            .check("category", Category::parse(key))
             .map(|c| c.key().to_string());
     }
     changes.images = images::check(

@@ -30,7 +30,9 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[serde(rename_all = "camelCase")]
 pub struct Comment {
     pub id: i64,
+    #[schema(format = DateTime)]
     pub created_at: String,
+    #[schema(format = DateTime)]
     pub updated_at: String,
     pub body: String,
     pub author: Profile,
@@ -73,16 +75,31 @@ async fn article_id(state: &AppState, slug: &str) -> Result<i64> {
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct CommentPage {
     /// At most this many comments, 1-500 (default 500).
+    #[param(schema_with = limit_schema, required = false)]
     limit: Option<i64>,
+    /// Comments to skip (default 0).
+    #[param(schema_with = domain::offset_schema, required = false)]
     offset: Option<i64>,
+}
+
+fn limit_schema() -> utoipa::openapi::schema::Object {
+    let schema = crate::openapi::text::integer(1, MAX_COMMENTS_PAGE);
+    crate::openapi::text::described(
+        schema,
+        format!(
+            "At most this many comments, 1 to {MAX_COMMENTS_PAGE} (default {MAX_COMMENTS_PAGE})."
+        ),
+    )
 }
 
 /// Comments of an article, newest first.
 #[utoipa::path(get, path = "/api/articles/{slug}/comments", tag = "comments",
     params(("slug" = String, Path), CommentPage),
-    responses((status = 200, body = CommentList), (status = 404)))]
+    responses((status = 200, body = CommentList), (status = 404)),
+    security((), ("token" = [])))]
 async fn list_comments(
     State(state): State<AppState>,
     viewer: MaybeAuthUser,
@@ -117,10 +134,15 @@ pub struct CommentInputBody {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CommentInput {
+    #[schema(schema_with = body_schema, required = true)]
     body: Option<String>,
     /// Reply to this top-level comment of the same article (replies are one level deep).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::http::whole_or_null")]
     parent_id: Option<i64>,
+}
+
+fn body_schema() -> utoipa::openapi::schema::Object {
+    crate::openapi::text::required(domain::MAX_COMMENT)
 }
 
 fn parse_body(input: CommentInputBody) -> Result<String> {

@@ -55,20 +55,22 @@ impl Problems {
     }
 }
 
-/// A required text field: trimmed, with something visible in it, at most `max` characters.
+/// A required text field: at most `max` characters as sent, trimmed, with something
+/// visible in it.
 pub fn required_text(value: Option<&str>, max: usize) -> Result<String, String> {
-    let value = value.map(str::trim).unwrap_or("");
+    let value = bounded_text(value.unwrap_or(""), max)?;
+    let value = value.trim();
     if value.chars().all(is_invisible) {
         return Err("can't be empty".into());
     }
-    bounded_text(value, max)
+    Ok(value.to_string())
 }
 
 /// White space, and the format characters that render as nothing (zero-width space and
 /// joiners, word joiner, byte-order mark, soft hyphen, Hangul fillers): a title of only these
 /// looks empty on every page, so it counts as empty. `str::trim` keeps them, as they are not
-/// Unicode white space.
-fn is_invisible(c: char) -> bool {
+/// Unicode white space. (`openapi::text::ZERO_WIDTH` is the same set, for the document.)
+pub fn is_invisible(c: char) -> bool {
     c.is_whitespace()
         || matches!(
             c,
@@ -84,7 +86,8 @@ fn is_invisible(c: char) -> bool {
         )
 }
 
-/// Checks the length limit of an already-trimmed field.
+/// Checks a field's length limit, counted in characters as sent (before any trimming, as
+/// the OpenAPI document's `maxLength` counts).
 pub fn bounded_text(value: &str, max: usize) -> Result<String, String> {
     if value.chars().count() > max {
         return Err(format!("is too long (maximum is {max} characters)"));
@@ -101,6 +104,68 @@ pub fn parse_username(value: Option<&str>) -> Result<String, String> {
         return Err("may not contain spaces, slashes or control characters".into());
     }
     Ok(name)
+}
+
+/// The document's schema of [`parse_username`]: trimmed, then 1-40 characters with
+/// something visible and no white space, slash or control character.
+pub fn username_schema() -> utoipa::openapi::schema::Object {
+    use crate::openapi::text::{CONTROL, WHITE_SPACE, ZERO_WIDTH};
+    let inner = format!("[^{WHITE_SPACE}/{CONTROL}]");
+    let pattern = format!(
+        "^[{WHITE_SPACE}]*{inner}*[^{WHITE_SPACE}{ZERO_WIDTH}/{CONTROL}]{inner}*[{WHITE_SPACE}]*$"
+    );
+    crate::openapi::text::pattern(pattern, 1, MAX_USERNAME)
+}
+
+/// The document's schema of [`parse_email`]: trimmed, then something before and after the
+/// first `@`, and no space.
+pub fn email_schema() -> utoipa::openapi::schema::Object {
+    use crate::openapi::text::WHITE_SPACE;
+    let pattern = format!(
+        r"^[{WHITE_SPACE}]*[^{WHITE_SPACE} @\u0000][^ @\u0000]*@[^ \u0000]*[^{WHITE_SPACE} \u0000][{WHITE_SPACE}]*$"
+    );
+    crate::openapi::text::pattern(pattern, 3, MAX_EMAIL)
+}
+
+/// The document's schema of [`parse_password`]: 8-128 characters, spaces included.
+pub fn password_schema() -> utoipa::openapi::schema::Object {
+    crate::openapi::text::pattern(crate::openapi::text::no_nul(), MIN_PASSWORD, MAX_PASSWORD)
+}
+
+/// The document's schema of a page size, `1..=max`.
+pub fn page_limit_schema() -> utoipa::openapi::schema::Object {
+    let schema = crate::openapi::text::integer(1, MAX_PAGE);
+    crate::openapi::text::described(schema, format!("Page size, 1 to {MAX_PAGE}."))
+}
+
+/// The document's schema of a page offset: not negative.
+pub fn offset_schema() -> utoipa::openapi::schema::Object {
+    let schema = crate::openapi::text::integer(0, i64::MAX);
+    crate::openapi::text::described(schema, "How many to skip (default 0).")
+}
+
+/// The document's schema of [`parse_tags`]: at most 10 tags, each with something other than
+/// white space, at most 40 characters as sent.
+pub fn tags_schema() -> utoipa::openapi::schema::Array {
+    use crate::openapi::text::WHITE_SPACE;
+    let tag = crate::openapi::text::pattern(
+        format!(r"^[^\u0000]*[^\u0000{WHITE_SPACE}][^\u0000]*$"),
+        1,
+        MAX_TAG,
+    );
+    crate::openapi::text::list(tag, MAX_TAGS)
+}
+
+/// The document's schema of a board key ([`Category::parse`]).
+pub fn category_schema() -> utoipa::openapi::schema::Object {
+    crate::openapi::text::key(Category::ALL.iter().map(|c| c.key().to_string()).collect())
+}
+
+/// A board key, or null for the default (`free`).
+pub fn nullable_category_schema() -> utoipa::openapi::schema::Object {
+    let mut keys: Vec<serde_json::Value> = Category::ALL.iter().map(|c| c.key().into()).collect();
+    keys.push(serde_json::Value::Null);
+    crate::openapi::text::nullable_enum(keys)
 }
 
 /// Emails are compared case-insensitively, so they are stored lowercased.
@@ -138,8 +203,13 @@ pub fn parse_password(value: Option<&str>) -> Result<String, String> {
 
 /// `null` or `""` clears an optional profile field.
 pub fn parse_optional(value: &str, max: usize) -> Result<Option<String>, String> {
-    let value = bounded_text(value.trim(), max)?;
-    Ok(if value.is_empty() { None } else { Some(value) })
+    let value = bounded_text(value, max)?;
+    let value = value.trim();
+    Ok(if value.is_empty() {
+        None
+    } else {
+        Some(value.to_string())
+    })
 }
 
 /// The form a tag is stored and looked up in: trimmed, ASCII lowercased. The same rule as
@@ -155,14 +225,15 @@ pub fn parse_tags(tags: &[String]) -> Result<Vec<String>, String> {
     }
     let mut parsed = Vec::with_capacity(tags.len());
     for tag in tags {
-        let tag = tag.trim();
-        if tag.is_empty() {
-            return Err("can't contain empty tags".into());
-        }
+        // The limit counts the tag as sent, as the document's maxLength does.
         if tag.chars().count() > MAX_TAG {
             return Err(format!(
                 "has a tag that is too long (maximum is {MAX_TAG} characters)"
             ));
+        }
+        let tag = tag.trim();
+        if tag.is_empty() {
+            return Err("can't contain empty tags".into());
         }
         parsed.push(tag_key(tag));
     }

@@ -38,7 +38,8 @@ async fn find(state: &AppState, username: &str, viewer_id: i64) -> Result<Profil
 /// A user's public profile.
 #[utoipa::path(get, path = "/api/profiles/{username}", tag = "profiles",
     params(("username" = String, Path)),
-    responses((status = 200, body = ProfileBody), (status = 404)))]
+    responses((status = 200, body = ProfileBody), (status = 404)),
+    security((), ("token" = [])))]
 async fn get_profile(
     State(state): State<AppState>,
     viewer: MaybeAuthUser,

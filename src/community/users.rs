@@ -35,6 +35,7 @@ pub struct User {
     /// Key of the fan's KBO team, or null.
     pub team: Option<String>,
     /// `fan`, `store_owner` or `admin`.
+    #[schema(schema_with = role_schema)]
     pub role: String,
 }
 
@@ -57,6 +58,10 @@ fn user_body(row: UserRow, token: String) -> UserBody {
     }
 }
 
+fn role_schema() -> utoipa::openapi::schema::Object {
+    crate::openapi::text::key(store::ROLES.map(String::from).to_vec())
+}
+
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct RegisterBody {
     user: NewUserInput,
@@ -64,10 +69,14 @@ pub struct RegisterBody {
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct NewUserInput {
+    #[schema(schema_with = domain::username_schema, required = true)]
     username: Option<String>,
+    #[schema(schema_with = domain::email_schema, required = true)]
     email: Option<String>,
+    #[schema(schema_with = domain::password_schema, required = true)]
     password: Option<String>,
-    /// Optional team key (see `GET /api/teams`).
+    /// Optional team key (see `GET /api/teams`); `""` or null for none.
+    #[schema(schema_with = crate::demo::team_key_schema)]
     team: Option<String>,
 }
 
@@ -104,7 +113,8 @@ pub async fn create_account(
     let username = problems.check("username", domain::parse_username(username));
     let email = problems.check("email", domain::parse_email(email));
     let password = problems.check("password", domain::parse_password(password));
-    let team = match team.map(str::trim).filter(|t| !t.is_empty()) {
+    // A key is matched as sent: the document lists the keys, and " lg" is not one of them.
+    let team = match team.filter(|t| !t.is_empty()) {
         Some(key) if !store::team_exists(&state.db, key).await? => {
             problems.add("team", "is not a KBO team key");
             None
@@ -146,8 +156,20 @@ pub struct LoginBody {
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct LoginInput {
+    #[schema(schema_with = login_email_schema, required = true)]
     email: Option<String>,
+    #[schema(schema_with = login_password_schema, required = true)]
     password: Option<String>,
+}
+
+/// Login looks an email up rather than parsing it: any visible text will do.
+fn login_email_schema() -> utoipa::openapi::schema::Object {
+    crate::openapi::text::required(domain::MAX_EMAIL)
+}
+
+/// See [`login_password`].
+fn login_password_schema() -> utoipa::openapi::schema::Object {
+    crate::openapi::text::pattern(crate::openapi::text::no_nul(), 1, domain::MAX_PASSWORD)
 }
 
 /// The password as typed: never trimmed (spaces are legitimate in passwords), only required
@@ -227,20 +249,31 @@ pub struct UpdateUserBody {
 pub struct UpdateUserInput {
     // `null` cannot clear these, so it is told apart from absence and refused.
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = String, required = false)]
+    #[schema(schema_with = domain::username_schema, required = false)]
     username: Option<Option<String>>,
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = String, required = false)]
+    #[schema(schema_with = domain::email_schema, required = false)]
     email: Option<Option<String>>,
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = String, required = false)]
+    #[schema(schema_with = domain::password_schema, required = false)]
     password: Option<Option<String>>,
     #[serde(default, deserialize_with = "double_option")]
+    #[schema(schema_with = bio_schema, required = false)]
     bio: Option<Option<String>>,
     #[serde(default, deserialize_with = "double_option")]
+    #[schema(schema_with = image_schema, required = false)]
     image: Option<Option<String>>,
     #[serde(default, deserialize_with = "double_option")]
+    #[schema(schema_with = crate::demo::team_key_schema, required = false)]
     team: Option<Option<String>>,
+}
+
+fn bio_schema() -> utoipa::openapi::schema::Object {
+    crate::openapi::text::nullable(domain::MAX_BIO)
+}
+
+fn image_schema() -> utoipa::openapi::schema::Object {
+    crate::openapi::text::nullable(domain::MAX_IMAGE_URL)
 }
 
 /// Update the logged-in user. Absent fields stay; `null` clears bio, image and team, and is
@@ -278,7 +311,7 @@ async fn update_user(
         );
     }
     if let Some(team) = input.team {
-        let key = team.as_deref().map(str::trim).filter(|t| !t.is_empty());
+        let key = team.as_deref().filter(|t| !t.is_empty());
         match key {
             Some(key) if !store::team_exists(&state.db, key).await? => {
                 problems.add("team", "is not a KBO team key")

@@ -108,10 +108,22 @@ fn upload_json(row: UploadRow) -> UploadBody {
     }
 }
 
+/// The multipart form of an upload, as the document declares it (the handler reads the
+/// parts as they stream in; see `upload`).
+#[derive(serde::Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)] // for the document: `additionalProperties: false`
+#[allow(dead_code)]
+pub struct UploadForm {
+    /// The picture: JPEG, PNG, WebP or GIF, within `upload_limit_bytes` and the pixel
+    /// limit.
+    #[schema(value_type = String, format = Binary, content_media_type = "application/octet-stream")]
+    file: Vec<u8>,
+}
+
 /// Upload a picture (multipart field `file`). Answers at once with status `pending`; the
 /// optimised variants follow from a queued job.
 #[utoipa::path(post, path = "/api/uploads", tag = "uploads",
-    request_body(content_type = "multipart/form-data", description = "field `file`: the picture"),
+    request_body(content = UploadForm, content_type = "multipart/form-data"),
     responses((status = 202, body = UploadBody), (status = 401), (status = 413),
               (status = 415, description = "the body is not multipart/form-data"),
               (status = 429, description = "upload_rate_per_minute used up; see Retry-After"),
@@ -130,18 +142,32 @@ async fn upload(
         .upload_limiter
         .check(auth.id)
         .map_err(AppError::RateLimited)?;
-    let bytes = loop {
-        let field = multipart.next_field().await.map_err(multipart_error)?;
-        let Some(field) = field else {
-            return Err(AppError::invalid(
-                "file",
-                "is missing: send the picture in a multipart field named file",
-            ));
-        };
-        if field.name() == Some("file") {
-            break field.bytes().await.map_err(multipart_error)?;
-        }
+    let field = multipart.next_field().await.map_err(multipart_error)?;
+    let Some(field) = field else {
+        return Err(AppError::invalid(
+            "file",
+            "is missing: send the picture in a multipart field named file",
+        ));
     };
+    // One field, as the document declares it (`additionalProperties: false`).
+    if field.name() != Some("file") {
+        return Err(AppError::invalid(
+            "body",
+            "has a field other than file: send only the picture, named file",
+        ));
+    }
+    let bytes = field.bytes().await.map_err(multipart_error)?;
+    if multipart
+        .next_field()
+        .await
+        .map_err(multipart_error)?
+        .is_some()
+    {
+        return Err(AppError::invalid(
+            "body",
+            "has a field other than file: send only the picture, named file",
+        ));
+    }
     // The type comes from the bytes, never from the client's claims.
     let format = super::sniff(&bytes).map_err(|e| AppError::invalid("file", e.to_string()))?;
 

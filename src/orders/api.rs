@@ -47,15 +47,27 @@ pub struct PlaceOrderBody {
 #[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PlaceOrderRequest {
+    #[schema(schema_with = crate::openapi::text::id)]
+    #[serde(deserialize_with = "crate::http::whole")]
     pub store_id: i64,
+    /// 1 to 20 lines; at most 20 of one item in all.
+    #[schema(min_items = 1, max_items = 20)]
     pub items: Vec<OrderLine>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct OrderLine {
+    #[schema(schema_with = crate::openapi::text::id)]
+    #[serde(deserialize_with = "crate::http::whole")]
     pub menu_item_id: i64,
+    #[schema(schema_with = quantity_schema)]
+    #[serde(deserialize_with = "crate::http::whole")]
     pub quantity: i64,
+}
+
+fn quantity_schema() -> utoipa::openapi::schema::Object {
+    crate::openapi::text::integer(1, super::checkout::MAX_QUANTITY)
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -93,6 +105,7 @@ pub struct OrderItemJson {
 #[serde(rename_all = "camelCase")]
 pub struct HistoryJson {
     pub event: String,
+    #[schema(value_type = Status)]
     pub status: String,
     pub detail: Option<String>,
     #[serde(serialize_with = "crate::community::serialize_timestamp")]
@@ -186,8 +199,9 @@ fn idempotency_key(headers: &HeaderMap) -> Result<IdempotencyKey> {
 /// returns the first response (status and body) for 24 hours; with a different body, 422. A
 /// refused order (sold out, unknown item) does not use up its key.
 #[utoipa::path(post, path = "/api/orders", tag = "orders", request_body = PlaceOrderBody,
-    params(("Idempotency-Key" = String, Header, description = "unique per order; reuse only to retry")),
-    responses((status = 201, body = OrderBody), (status = 400, description = "no Idempotency-Key"),
+    params(super::checkout::IdempotencyHeader),
+    responses((status = 201, body = OrderBody),
+              (status = 400, description = "malformed JSON, or no valid Idempotency-Key"),
               (status = 401), (status = 404, description = "no such store"),
               (status = 409, description = "sold out"),
               (status = 422, description = "invalid items, or the key was used with another request")),
@@ -291,12 +305,22 @@ async fn pay_order(
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct StreamQuery {
     /// Send history rows after this id (the SSE `Last-Event-ID` header wins if present).
+    #[param(schema_with = after_schema, required = false)]
     pub after: Option<i64>,
     /// A ticket from `POST …/events/ticket`, for clients that cannot send an
     /// `Authorization` header (a browser's `EventSource`). Never put a login token here.
+    #[param(pattern = r"^[^\u0000]*$")]
     pub ticket: Option<String>,
+}
+
+fn after_schema() -> utoipa::openapi::schema::Object {
+    crate::openapi::text::described(
+        crate::openapi::text::id(),
+        "Send history rows after this id (the SSE `Last-Event-ID` header wins if present).",
+    )
 }
 
 fn last_event_id(headers: &HeaderMap, query: &StreamQuery) -> i64 {
@@ -474,7 +498,8 @@ async fn store_order_events_ticket(
 /// `x-vendor-signature: sha256=<hex HMAC-SHA256 of the body>` with the shared secret). The
 /// report is queued and applied by a worker; 202 means it is safely stored.
 #[utoipa::path(post, path = "/api/vendor/webhooks", tag = "orders",
-    request_body(content = String, description = "a VendorWebhook as JSON", content_type = "application/json"),
+    params(vendor::SignatureHeader),
+    request_body(content = VendorWebhook, description = "signed: see `x-vendor-signature`", content_type = "application/json"),
     responses((status = 202), (status = 401, description = "missing or wrong signature"),
               (status = 404, description = "no such order"), (status = 422)))]
 async fn vendor_webhook(
@@ -492,6 +517,10 @@ async fn vendor_webhook(
     }
     let hook: VendorWebhook = serde_json::from_slice(&body)
         .map_err(|e| AppError::invalid("body", format!("is not a vendor webhook: {e}")))?;
+    // As `ApiJson` does for every other body (the signature needs the raw bytes).
+    if let Some(field) = crate::http::nul_in_json(&body) {
+        return Err(AppError::invalid(&field, crate::http::NUL_MESSAGE));
+    }
     if store::get(&state.db, &hook.order_id).await?.is_none() {
         return Err(AppError::NotFound("order"));
     }

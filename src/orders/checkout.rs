@@ -95,6 +95,22 @@ impl Cart {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IdempotencyKey(String);
 
+/// The `Idempotency-Key` request header, as the document declares it.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Header)]
+pub struct IdempotencyHeader {
+    /// Unique per order; reuse it only to retry the same order. 1-255 ASCII characters,
+    /// something other than white space among them.
+    // `max_length` takes a literal only: a test holds it to MAX_KEY_LEN.
+    #[param(
+        rename = "Idempotency-Key",
+        pattern = r"^[\t -~]*[!-~][\t -~]*$",
+        min_length = 1,
+        max_length = 255
+    )]
+    _key: String,
+}
+
 impl IdempotencyKey {
     /// `None` is a missing key (the API's header, the web form's hidden field).
     pub fn parse(raw: Option<&str>) -> Result<IdempotencyKey> {
@@ -109,7 +125,8 @@ impl IdempotencyKey {
             ));
         }
         let value = raw.trim();
-        if value.is_empty() || value.len() > MAX_KEY_LEN {
+        // The limit counts the key as sent, as the document's maxLength does.
+        if value.is_empty() || raw.len() > MAX_KEY_LEN {
             return Err(AppError::BadRequest(format!(
                 "the Idempotency-Key header must be 1 to {MAX_KEY_LEN} characters"
             )));

@@ -65,7 +65,7 @@ pub enum VendorError {
 }
 
 /// What a vendor reports about an order, in the order it normally happens.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum VendorProgress {
     Accepted,
@@ -76,7 +76,7 @@ pub enum VendorProgress {
 }
 
 /// The body of a webhook from a vendor.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct VendorWebhook {
     pub order_id: String,
@@ -84,7 +84,17 @@ pub struct VendorWebhook {
     pub event: VendorProgress,
     /// Why, for `rejected`.
     pub reason: Option<String>,
+    #[schema(value_type = String, format = DateTime)]
     pub at: DateTime<Utc>,
+}
+
+/// The signature header of a webhook, as the document declares it.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Header)]
+pub struct SignatureHeader {
+    /// `sha256=` and the hex HMAC-SHA256 of the body with the shared secret.
+    #[param(rename = "x-vendor-signature", pattern = "^sha256=[0-9a-f]{64}$")]
+    _signature: String,
 }
 
 #[async_trait::async_trait]

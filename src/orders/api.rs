@@ -515,12 +515,13 @@ async fn vendor_webhook(
     if !vendor::verify(&orders.settings.webhook_secret, &body, signature) {
         return Err(AppError::Unauthorized);
     }
-    let hook: VendorWebhook = serde_json::from_slice(&body)
-        .map_err(|e| AppError::invalid("body", format!("is not a vendor webhook: {e}")))?;
-    // As `ApiJson` does for every other body (the signature needs the raw bytes).
+    // As `ApiJson` does for every other body (the signature needs the raw bytes), and
+    // first, so that the answer names the field.
     if let Some(field) = crate::http::nul_in_json(&body) {
         return Err(AppError::invalid(&field, crate::http::NUL_MESSAGE));
     }
+    let hook: VendorWebhook = serde_json::from_slice(&body)
+        .map_err(|e| AppError::invalid("body", format!("is not a vendor webhook: {e}")))?;
     if store::get(&state.db, &hook.order_id).await?.is_none() {
         return Err(AppError::NotFound("order"));
     }

@@ -13,7 +13,8 @@
 //!   done (read from its own counter, not by polling the database):
 //!   - **1 job per transaction**: each job in a transaction of its own (`enqueue_sqlite` /
 //!     `enqueue_postgres` between `begin` and `commit`), as a job enqueued with the business
-//!     write that causes it; `PRODUCERS` tasks, concurrency `CONCURRENCY`;
+//!     write that causes it; `PRODUCERS` tasks, concurrency `CONCURRENCY`, and again with
+//!     `BUSY_PRODUCERS` tasks;
 //!   - **`queue::enqueue`**: one job per call, for work not tied to another write; concurrent
 //!     calls share a commit (SQLite's group commit, PostgreSQL's `PgEnqueuer`); `PRODUCERS`
 //!     tasks, concurrency `CONCURRENCY`;
@@ -34,8 +35,10 @@
 //!   no-op handler and records each job done; the clock stops when the last job is done.
 //!
 //! Run: `cargo bench --bench queue` (env: `JOBS` default 20000, `AMQP_JOBS` default 5000,
-//! `PRODUCERS` default 8, `CONCURRENCY` default 32, `HIGH_CONCURRENCY` default 128, `BATCH`
-//! default 100,
+//! `PRODUCERS` default 8, `BUSY_PRODUCERS` default 64, `CONCURRENCY` default 32,
+//! `HIGH_CONCURRENCY` default 128, `BATCH` default 100,
+//! `PG_POOL` (PostgreSQL connections, default 16 as in the server), `PG_SYNCHRONOUS_COMMIT`
+//! (sets `synchronous_commit` for the whole bench database, for comparisons),
 //! `BALLPARK_TEST_POSTGRES_URL`, `BALLPARK_TEST_AMQP_URL`, `BENCH_CASES` (a comma-separated
 //! subset of `sqlite,postgres,amqp`). The workers record into a Prometheus recorder, as in the
 //! server, and the completed counter is printed as a check. Under `cargo test` (no `--bench`
@@ -65,6 +68,8 @@ struct Settings {
     producers: usize,
     concurrency: usize,
     high_concurrency: usize,
+    /// Producer tasks of the busy one-job-per-transaction run (issue 13: 64).
+    busy_producers: usize,
     batch: usize,
 }
 
@@ -105,8 +110,21 @@ async fn fresh(backend: &str) -> anyhow::Result<Fresh> {
             sqlx::query(&format!("CREATE DATABASE {name}"))
                 .execute(&mut conn)
                 .await?;
+            // Experiments only: every session on the database commits this way.
+            if let Ok(mode) = std::env::var("PG_SYNCHRONOUS_COMMIT") {
+                anyhow::ensure!(
+                    ["on", "off", "local", "remote_write", "remote_apply"].contains(&mode.as_str()),
+                    "PG_SYNCHRONOUS_COMMIT={mode} is not a synchronous_commit value"
+                );
+                sqlx::query(&format!(
+                    "ALTER DATABASE {name} SET synchronous_commit = '{mode}'"
+                ))
+                .execute(&mut conn)
+                .await?;
+            }
             let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin);
-            let db = Db::connect(&format!("{base}/{name}"), 16).await?;
+            let pool = env_usize("PG_POOL", 16) as u32;
+            let db = Db::connect(&format!("{base}/{name}"), pool).await?;
             db.migrate().await?;
             Ok(Fresh {
                 db,
@@ -490,6 +508,7 @@ async fn main() -> anyhow::Result<()> {
         producers: env_usize("PRODUCERS", 8),
         concurrency: env_usize("CONCURRENCY", 32),
         high_concurrency: env_usize("HIGH_CONCURRENCY", 128),
+        busy_producers: env_usize("BUSY_PRODUCERS", 64),
         batch: env_usize("BATCH", 100),
     };
     let cases = std::env::var("BENCH_CASES").unwrap_or_else(|_| "sqlite,postgres,amqp".into());
@@ -543,6 +562,11 @@ async fn main() -> anyhow::Result<()> {
         let (few, many) = (settings.producers, settings.high_concurrency);
         let runs = [
             (Mode::OwnTransaction, few, settings.concurrency),
+            (
+                Mode::OwnTransaction,
+                settings.busy_producers,
+                settings.concurrency,
+            ),
             (Mode::Enqueue, few, settings.concurrency),
             (Mode::Enqueue, many, settings.high_concurrency),
             (Mode::Many(settings.batch), few, settings.concurrency),

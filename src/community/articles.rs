@@ -390,9 +390,8 @@ async fn create_article(
         images,
     };
     for _ in 0..SLUG_ATTEMPTS {
-        if store::insert(&state.db, new.clone()).await?.is_some() {
-            let body = reload(&state, &new.slug, auth.id).await?;
-            return Ok((StatusCode::CREATED, body));
+        if let Some(article) = store::create(&state.db, new.clone()).await? {
+            return Ok((StatusCode::CREATED, Json(ArticleBody { article })));
         }
         new.slug = domain::slugify(&new.title);
     }

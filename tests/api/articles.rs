@@ -283,6 +283,80 @@ async fn offset_skips_the_newest_articles(app: TestApp) {
     assert_eq!(body["articlesCount"], 3);
 }
 
+async fn the_created_article_is_the_one_a_read_returns(app: TestApp) {
+    // PostgreSQL inserts and reads it back in one statement; SQLite inserts, then reads.
+    let token = app.register("jake").await;
+    let (status, created) = app
+        .post(
+            "/api/articles",
+            Some(&token),
+            json!({"article": {"title": "Opening day", "description": "d", "body": "b",
+                   "tagList": ["kbo", "lg"], "category": "free"}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let slug = slug_of(&created["article"]);
+
+    let (_, read) = app
+        .get(&format!("/api/articles/{}", enc(&slug)), Some(&token))
+        .await;
+
+    let mut created = created["article"].clone();
+    let mut read = read["article"].clone();
+    // The read itself counts as a view.
+    created["viewCount"] = json!(null);
+    read["viewCount"] = json!(null);
+    assert_eq!(created, read);
+    assert_eq!(created["tagList"], json!(["kbo", "lg"]));
+    assert_eq!(created["author"]["username"], "jake");
+}
+
+async fn the_total_follows_creates_and_deletes_with_and_without_a_filter(app: TestApp) {
+    // The unfiltered total is the database's running count; a filtered one counts rows.
+    let jake = app.register("jake").await;
+    let anne = app.register("anne").await;
+    let posts = (0..12).map(|i| {
+        let token = if i % 2 == 0 {
+            jake.clone()
+        } else {
+            anne.clone()
+        };
+        let app = &app;
+        async move { slug_of(&app.create_article(&token, &format!("Post {i}"), &[]).await) }
+    });
+    let slugs: Vec<String> = futures::future::join_all(posts).await;
+    for slug in slugs.iter().step_by(4) {
+        let (status, _) = app
+            .delete(&format!("/api/articles/{}", enc(slug)), Some(&jake))
+            .await;
+        assert_eq!(status, StatusCode::NO_CONTENT);
+    }
+
+    let (_, all) = app.get("/api/articles?limit=1", None).await;
+    let (_, by_jake) = app.get("/api/articles?author=jake&limit=1", None).await;
+    let (_, by_anne) = app.get("/api/articles?author=anne&limit=1", None).await;
+
+    assert_eq!(all["articlesCount"], 9, "{all}");
+    assert_eq!(by_jake["articlesCount"], 3, "{by_jake}");
+    assert_eq!(by_anne["articlesCount"], 6, "{by_anne}");
+}
+
+async fn a_page_past_the_end_still_counts_every_article(app: TestApp) {
+    let token = app.register("jake").await;
+    for title in ["One", "Two", "Three"] {
+        app.create_article(&token, title, &[]).await;
+    }
+
+    let (status, past) = app.get("/api/articles?offset=10", None).await;
+    let (_, filtered) = app.get("/api/articles?author=jake&offset=10", None).await;
+
+    assert_eq!(status, StatusCode::OK, "{past}");
+    assert_eq!(past["articles"], json!([]));
+    assert_eq!(past["articlesCount"], 3);
+    assert_eq!(filtered["articles"], json!([]));
+    assert_eq!(filtered["articlesCount"], 3);
+}
+
 async fn out_of_range_paging_returns_422(app: TestApp) {
     // Arrange: nothing; the checks do not depend on data.
 
@@ -823,6 +897,9 @@ crate::on_both_backends!(
     listing_returns_newest_first_without_bodies,
     articles_count_is_the_total_not_the_page_length,
     offset_skips_the_newest_articles,
+    the_created_article_is_the_one_a_read_returns,
+    the_total_follows_creates_and_deletes_with_and_without_a_filter,
+    a_page_past_the_end_still_counts_every_article,
     out_of_range_paging_returns_422,
     a_non_numeric_limit_returns_400,
     listing_filters_by_tag,

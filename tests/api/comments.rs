@@ -81,6 +81,28 @@ async fn comments_are_listed_newest_first_to_anonymous_readers(app: TestApp) {
     assert_eq!(bodies(&body), vec!["third", "second", "first"]);
 }
 
+async fn comments_page_by_limit_and_offset(app: TestApp) {
+    // The first page has its numbers in the statement; a later offset is a bound parameter.
+    let (jake, slug) = article_by(&app, "jake").await;
+    for text in ["one", "two", "three", "four", "five"] {
+        add_comment(&app, &jake, &slug, text).await;
+    }
+
+    let (_, first) = app
+        .get(&format!("{}?limit=2", comments_path(&slug)), None)
+        .await;
+    let (_, second) = app
+        .get(&format!("{}?limit=2&offset=2", comments_path(&slug)), None)
+        .await;
+    let (_, last) = app
+        .get(&format!("{}?limit=2&offset=4", comments_path(&slug)), None)
+        .await;
+
+    assert_eq!(bodies(&first), vec!["five", "four"]);
+    assert_eq!(bodies(&second), vec!["three", "two"]);
+    assert_eq!(bodies(&last), vec!["one"]);
+}
+
 async fn listing_comments_with_a_token_shows_whom_the_reader_follows(app: TestApp) {
     let (jake, slug) = article_by(&app, "jake").await;
     let anne = app.register("anne").await;
@@ -273,6 +295,7 @@ async fn editing_a_comment_to_an_empty_body_returns_422(app: TestApp) {
 crate::on_both_backends!(
     adding_a_comment_returns_200_with_the_comment,
     comments_are_listed_newest_first_to_anonymous_readers,
+    comments_page_by_limit_and_offset,
     listing_comments_with_a_token_shows_whom_the_reader_follows,
     comments_of_an_unknown_article_return_404,
     adding_an_empty_comment_returns_422,

@@ -45,6 +45,7 @@ macro_rules! bind_args {
 ///   no per-row hand-over to save.
 fn select_articles(
     statement: &mut Statement,
+    table: &str,
     backend: Backend,
     with_body: bool,
     viewer_id: i64,
@@ -109,7 +110,7 @@ fn select_articles(
             format!(
                 "SELECT COALESCE((SELECT json_group_array(json(page.obj) ORDER BY page.id DESC) FROM ( \
                    SELECT a.id, json_object({}, 'author', json_object({})) AS obj \
-                   FROM {ARTICLE_FROM} {rest}) page), '[]')",
+                   FROM {table} a {ARTICLE_JOINS} {rest}) page), '[]')",
                 article.join(", "),
                 author.join(", "),
             )
@@ -125,14 +126,18 @@ fn select_articles(
                     _ => format!("{expr} AS \"{key}\""),
                 })
                 .collect();
-            format!("SELECT {} FROM {ARTICLE_FROM} {rest}", columns.join(", "))
+            format!(
+                "SELECT {} FROM {table} a {ARTICLE_JOINS} {rest}",
+                columns.join(", ")
+            )
         }
     }
 }
 
-/// What every article read joins: the author, and the cover upload if there is one (the
-/// unique index `article_uploads_one_cover` keeps this at one row per article).
-const ARTICLE_FROM: &str = "articles a JOIN users u ON u.id = a.author_id \
+/// What every article read joins to the articles `a`: the author, and the cover upload if
+/// there is one (the unique index `article_uploads_one_cover` keeps this at one row per
+/// article).
+const ARTICLE_JOINS: &str = "JOIN users u ON u.id = a.author_id \
     LEFT JOIN article_uploads ac ON ac.article_id = a.id AND ac.role = 'cover' \
     LEFT JOIN uploads c ON c.id = ac.upload_id";
 
@@ -311,6 +316,17 @@ impl Statement {
         format!("${}", self.args.len())
     }
 
+    /// `LIMIT`/`OFFSET` for a page, binding the offset only when it is not 0 (see
+    /// [`crate::db::page_clause`]).
+    fn page(&mut self, limit: i64, offset: i64) -> String {
+        let offset_param = if offset == 0 {
+            String::new()
+        } else {
+            self.param(Arg::Int(offset))
+        };
+        crate::db::page_clause(limit, offset, &offset_param)
+    }
+
     /// The WHERE clause for `filter`, with only the filters that are set, so the planner sees
     /// a plain query (the tag index for `tag`, a rowid scan when unfiltered).
     fn filters(&mut self, backend: Backend, filter: &ArticleFilter, with_cursor: bool) -> String {
@@ -397,16 +413,26 @@ pub struct Page {
     pub next_cursor: Option<i64>,
 }
 
+/// The statement counting the articles `clause` (from [`Statement::filters`]) matches: with
+/// no filter, the database's own running count (`article_count`, kept by triggers; see the
+/// migration), which does not grow with the table; else a count of the matching rows.
+fn count_articles(clause: &str) -> String {
+    if clause.is_empty() {
+        "SELECT CAST(COALESCE(SUM(n), 0) AS BIGINT) FROM article_count".into()
+    } else {
+        format!("SELECT COUNT(*) FROM articles a {clause}")
+    }
+}
+
 /// One page of articles, the total matching the filter, and the cursor of the next page (one
 /// extra row is read to know whether there is one).
 pub async fn list(db: &Db, filter: &ArticleFilter, viewer_id: i64) -> Result<Page> {
     let backend = db.backend();
     let page = |statement: &mut Statement| {
-        select_articles(statement, backend, false, viewer_id, |st| {
+        select_articles(statement, "articles", backend, false, viewer_id, |st| {
             let clause = st.filters(backend, filter, true);
-            let limit = st.param(Arg::Int(filter.limit + 1));
-            let offset = st.param(Arg::Int(filter.offset));
-            format!("{clause} ORDER BY a.id DESC LIMIT {limit} OFFSET {offset}")
+            let page = st.page(filter.limit + 1, filter.offset);
+            format!("{clause} ORDER BY a.id DESC {page}")
         })
     };
     let (mut articles, total) = match db {
@@ -416,7 +442,8 @@ pub async fn list(db: &Db, filter: &ArticleFilter, viewer_id: i64) -> Result<Pag
             let count_clause = statement.filters(backend, filter, false);
             let page_sql = page(&mut statement);
             let sql = format!(
-                "SELECT (SELECT COUNT(*) FROM articles a {count_clause}) AS total, ({page_sql}) AS page"
+                "SELECT ({}) AS total, ({page_sql}) AS page",
+                count_articles(&count_clause)
             );
             let (total, json): (i64, String) =
                 bind_args!(sqlx::query_as::<_, (i64, String)>(&sql), statement.args)
@@ -425,23 +452,35 @@ pub async fn list(db: &Db, filter: &ArticleFilter, viewer_id: i64) -> Result<Pag
             (parse_articles(&json)?, total)
         }
         Db::Postgres { pool, .. } => {
-            // Two statements on two connections, in parallel.
+            // One statement: the count is an uncorrelated scalar subquery (the inner `a`
+            // shadows the outer one), which PostgreSQL evaluates once, as an InitPlan, and
+            // repeats on every row. One round trip and one pooled connection per page.
             let mut statement = Statement::default();
+            let count_clause = statement.filters(backend, filter, false);
             let page_sql = page(&mut statement);
-            let mut count = Statement::default();
-            let count_sql = format!(
-                "SELECT COUNT(*) FROM articles a {}",
-                count.filters(backend, filter, false)
+            let sql = format!(
+                "SELECT page.*, ({}) AS total FROM ({page_sql}) page ORDER BY page.id DESC",
+                count_articles(&count_clause)
             );
-            let total = async {
-                Ok::<i64, AppError>(
+            let rows = bind_args!(sqlx::query(&sql), statement.args)
+                .fetch_all(pool)
+                .await?;
+            let total = match rows.first() {
+                Some(row) => sqlx::Row::try_get::<i64, _>(row, "total")?,
+                // An empty page (past the end, or a cursor past the last match) carries no
+                // count: ask for it alone.
+                None => {
+                    let mut count = Statement::default();
+                    let count_sql = count_articles(&count.filters(backend, filter, false));
                     bind_args!(sqlx::query_scalar::<_, i64>(&count_sql), count.args)
                         .fetch_one(pool)
-                        .await?,
-                )
+                        .await?
+                }
             };
-            let (articles, total) =
-                tokio::try_join!(fetch_articles(db, &page_sql, statement.args), total)?;
+            let articles = rows
+                .iter()
+                .map(article_from_pg_row)
+                .collect::<Result<Vec<_>>>()?;
             (articles, total)
         }
     };
@@ -461,10 +500,17 @@ pub async fn list(db: &Db, filter: &ArticleFilter, viewer_id: i64) -> Result<Pag
 
 pub async fn by_slug(db: &Db, slug: &str, viewer_id: i64) -> Result<Option<Article>> {
     let mut statement = Statement::default();
-    let sql = select_articles(&mut statement, db.backend(), true, viewer_id, |st| {
-        let p = st.param(Arg::Text(slug.to_string()));
-        format!("WHERE a.slug = {p}")
-    });
+    let sql = select_articles(
+        &mut statement,
+        "articles",
+        db.backend(),
+        true,
+        viewer_id,
+        |st| {
+            let p = st.param(Arg::Text(slug.to_string()));
+            format!("WHERE a.slug = {p}")
+        },
+    );
     Ok(fetch_articles(db, &sql, statement.args)
         .await?
         .into_iter()
@@ -590,6 +636,53 @@ pub async fn insert(db: &Db, article: NewArticle) -> Result<Option<i64>> {
             tx.commit().await?;
             Ok(id)
         }
+    }
+}
+
+/// Inserts the article and reads it back as its author sees it. `Ok(None)` if the slug is
+/// taken (the caller picks another).
+///
+/// On PostgreSQL an article without pictures is one statement: the insert in a CTE, read
+/// through the same column list as every other article read (the tag trigger runs inside
+/// it). Otherwise it is [`insert`] and then [`by_slug`].
+pub async fn create(db: &Db, article: NewArticle) -> Result<Option<Article>> {
+    if let (Db::Postgres { pool, .. }, true) = (db, article.images.is_empty()) {
+        let tag_json = serde_json::to_string(&article.tags).map_err(anyhow::Error::from)?;
+        let mut statement = Statement::default();
+        let select = select_articles(
+            &mut statement,
+            "inserted",
+            Backend::Postgres,
+            true,
+            article.author_id,
+            |_| String::new(),
+        );
+        // The insert's values are numbered after the parameters `select` took (the viewer).
+        let first = statement.args.len() + 1;
+        let [slug, title, description, body, tags, category, author, at] =
+            std::array::from_fn(|i| format!("${}", first + i));
+        let sql = format!(
+            "WITH inserted AS (INSERT INTO articles \
+               (slug, title, description, body, tag_list, category, author_id, created_at, updated_at) \
+             VALUES ({slug}, {title}, {description}, {body}, {tags}, {category}, {author}, {at}, {at}) \
+             ON CONFLICT (slug) DO NOTHING RETURNING *) {select}"
+        );
+        let query = bind_args!(sqlx::query(&sql), statement.args)
+            .bind(&article.slug)
+            .bind(&article.title)
+            .bind(&article.description)
+            .bind(&article.body)
+            .bind(&tag_json)
+            .bind(&article.category)
+            .bind(article.author_id)
+            .bind(now());
+        let row = query.fetch_optional(pool).await?;
+        return row.as_ref().map(article_from_pg_row).transpose();
+    }
+    let (slug, author_id) = (article.slug.clone(), article.author_id);
+    match insert(db, article).await? {
+        Some(_) => by_slug(db, &slug, author_id).await,
+        None => Ok(None),
     }
 }
 
@@ -813,18 +906,14 @@ pub async fn list_ordered(
     let mut ids_statement = Statement::default();
     let clause = ids_statement.filters(backend, filter, false);
     let clause = with_team(&mut ids_statement, clause);
-    let limit = ids_statement.param(Arg::Int(filter.limit));
-    let offset = ids_statement.param(Arg::Int(filter.offset));
+    let page = ids_statement.page(filter.limit, filter.offset);
     let ids_sql = format!(
-        "SELECT a.id FROM articles a {clause} ORDER BY {} LIMIT {limit} OFFSET {offset}",
+        "SELECT a.id FROM articles a {clause} ORDER BY {} {page}",
         order.sql()
     );
     let mut count = Statement::default();
     let count_clause = count.filters(backend, filter, false);
-    let count_sql = format!(
-        "SELECT COUNT(*) FROM articles a {}",
-        with_team(&mut count, count_clause)
-    );
+    let count_sql = count_articles(&with_team(&mut count, count_clause));
     let ids: Vec<i64> = on_read!(db, pool => bind_args!(sqlx::query_scalar::<_, i64>(&ids_sql), ids_statement.args)
         .fetch_all(pool)
         .await)?;
@@ -835,13 +924,20 @@ pub async fn list_ordered(
         return Ok((Vec::new(), total));
     }
     let mut statement = Statement::default();
-    let sql = select_articles(&mut statement, backend, false, viewer_id, |st| {
-        let placeholders: Vec<String> = ids.iter().map(|id| st.param(Arg::Int(*id))).collect();
-        format!(
-            "WHERE a.id IN ({}) ORDER BY a.id DESC",
-            placeholders.join(", ")
-        )
-    });
+    let sql = select_articles(
+        &mut statement,
+        "articles",
+        backend,
+        false,
+        viewer_id,
+        |st| {
+            let placeholders: Vec<String> = ids.iter().map(|id| st.param(Arg::Int(*id))).collect();
+            format!(
+                "WHERE a.id IN ({}) ORDER BY a.id DESC",
+                placeholders.join(", ")
+            )
+        },
+    );
     let mut articles = fetch_articles(db, &sql, statement.args).await?;
     articles.sort_by_key(|a| ids.iter().position(|id| *id == a.id));
     Ok((articles, total))

@@ -39,15 +39,15 @@ pub async fn list(
     limit: i64,
     offset: i64,
 ) -> Result<Vec<CommentRow>> {
-    let sql =
-        format!("{SELECT_COMMENTS} WHERE c.article_id = $2 ORDER BY c.id DESC LIMIT $3 OFFSET $4");
-    Ok(on_read!(db, pool => sqlx::query_as::<_, CommentRow>(&sql)
-        .bind(viewer_id)
-        .bind(article_id)
-        .bind(limit)
-        .bind(offset)
-        .fetch_all(pool)
-        .await)?)
+    let page = crate::db::page_clause(limit, offset, "$3");
+    let sql = format!("{SELECT_COMMENTS} WHERE c.article_id = $2 ORDER BY c.id DESC {page}");
+    Ok(on_read!(db, pool => {
+        let query = sqlx::query_as::<_, CommentRow>(&sql)
+            .bind(viewer_id)
+            .bind(article_id);
+        let query = if offset == 0 { query } else { query.bind(offset) };
+        query.fetch_all(pool).await
+    })?)
 }
 
 pub async fn by_id(

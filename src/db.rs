@@ -58,8 +58,10 @@ pub enum Backend {
     Postgres,
 }
 
+pub mod direct;
 pub mod group_commit;
 
+use direct::DirectReads;
 use group_commit::GroupCommit;
 
 #[derive(Clone, Debug)]
@@ -69,6 +71,9 @@ pub enum Db {
         write: SqlitePool,
         /// Batches hot writes into shared commits (see [`group_commit`]).
         group: GroupCommit,
+        /// The hottest reads, run on blocking threads without sqlx's per-row hand-offs (see
+        /// [`direct`]); `None` for an in-memory database, which other connections cannot see.
+        direct: Option<DirectReads>,
     },
     Postgres {
         pool: PgPool,
@@ -137,6 +142,7 @@ impl Db {
                     .with_context(|| format!("while creating {}", parent.display()))?;
             }
         }
+        let file = options.get_filename().to_path_buf();
         let write = SqlitePoolOptions::new()
             .max_connections(1)
             .acquire_timeout(Duration::from_secs(30))
@@ -150,7 +156,17 @@ impl Db {
             .await
             .context("while opening the SQLite database for reading")?;
         let group = GroupCommit::start(write.clone());
-        Ok(Db::Sqlite { read, write, group })
+        let direct = if file.as_os_str().is_empty() || file == std::path::Path::new(":memory:") {
+            None
+        } else {
+            Some(DirectReads::open(&file, max_connections)?)
+        };
+        Ok(Db::Sqlite {
+            read,
+            write,
+            group,
+            direct,
+        })
     }
 
     pub fn backend(&self) -> Backend {

@@ -222,17 +222,46 @@ const AUTHOR_COLUMNS: &[Column] = &[
 /// Runs an article statement from [`select_articles`].
 async fn fetch_articles(db: &Db, sql: &str, args: Vec<Arg>) -> Result<Vec<Article>> {
     match db {
-        Db::Sqlite { read, .. } => {
-            let json: String = bind_args!(sqlx::query_scalar::<_, String>(sql), args)
-                .fetch_one(read)
-                .await?;
-            parse_articles(&json)
-        }
+        Db::Sqlite { .. } => parse_articles(&sqlite_text(db, sql, args).await?),
         Db::Postgres { pool, .. } => {
             let rows = bind_args!(sqlx::query(sql), args).fetch_all(pool).await?;
             rows.iter().map(article_from_pg_row).collect()
         }
     }
+}
+
+/// The one text column of a one-row SQLite read, on the direct path when the database has one
+/// (see [`crate::db::direct`]), else through sqlx's read pool.
+async fn sqlite_text(db: &Db, sql: &str, args: Vec<Arg>) -> Result<String> {
+    match db {
+        Db::Sqlite {
+            direct: Some(direct),
+            ..
+        } => {
+            let params = args
+                .into_iter()
+                .map(|arg| match arg {
+                    Arg::Text(text) => rusqlite::types::Value::Text(text),
+                    Arg::Int(int) => rusqlite::types::Value::Integer(int),
+                })
+                .collect();
+            direct
+                .query_row(sql.to_string(), params, |row| row.get::<_, String>(0))
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("a one-row SQLite read returned no row").into())
+        }
+        Db::Sqlite { read, .. } => Ok(bind_args!(sqlx::query_scalar::<_, String>(sql), args)
+            .fetch_one(read)
+            .await?),
+        Db::Postgres { .. } => Err(anyhow::anyhow!("a SQLite read on PostgreSQL").into()),
+    }
+}
+
+/// The SQLite list statement's one value: the total and the page.
+#[derive(serde::Deserialize)]
+struct CountedPage {
+    total: i64,
+    articles: Vec<Article>,
 }
 
 fn parse_articles(json: &str) -> Result<Vec<Article>> {
@@ -436,20 +465,20 @@ pub async fn list(db: &Db, filter: &ArticleFilter, viewer_id: i64) -> Result<Pag
         })
     };
     let (mut articles, total) = match db {
-        Db::Sqlite { read, .. } => {
-            // Count and page in one statement: one hand-over from the worker thread.
+        Db::Sqlite { .. } => {
+            // Count and page in one statement, one text value: one hand-over.
             let mut statement = Statement::default();
             let count_clause = statement.filters(backend, filter, false);
             let page_sql = page(&mut statement);
             let sql = format!(
-                "SELECT ({}) AS total, ({page_sql}) AS page",
+                "SELECT json_object('total', ({}), 'articles', json(({page_sql})))",
                 count_articles(&count_clause)
             );
-            let (total, json): (i64, String) =
-                bind_args!(sqlx::query_as::<_, (i64, String)>(&sql), statement.args)
-                    .fetch_one(read)
-                    .await?;
-            (parse_articles(&json)?, total)
+            let json = sqlite_text(db, &sql, statement.args).await?;
+            let page: CountedPage = serde_json::from_str(&json).map_err(|e| {
+                anyhow::anyhow!("article JSON from the database did not parse: {e}")
+            })?;
+            (page.articles, page.total)
         }
         Db::Postgres { pool, .. } => {
             // One statement: the count is an uncorrelated scalar subquery (the inner `a`

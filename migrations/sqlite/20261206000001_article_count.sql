@@ -2,7 +2,7 @@
 -- `articlesCount` reads one row instead of counting every article (a scan that grows with the
 -- table). One row: SQLite has one writer, so there is no lock to spread (PostgreSQL uses 16).
 CREATE TABLE article_count (
-    shard INTEGER PRIMARY KEY,
+    shard INTEGER PRIMARY KEY, -- always 0
     n INTEGER NOT NULL
 );
 INSERT INTO article_count (shard, n) SELECT 0, COUNT(*) FROM articles;

@@ -474,8 +474,9 @@ pub async fn list(db: &Db, filter: &ArticleFilter, viewer_id: i64) -> Result<Pag
             let mut statement = Statement::default();
             let count_clause = statement.filters(backend, filter, false);
             let page_sql = page(&mut statement);
+            // Joined as text: `json_object` would parse the page's JSON again to embed it.
             let sql = format!(
-                "SELECT json_object('total', ({}), 'articles', json(({page_sql})))",
+                "SELECT '{{\"total\":' || ({}) || ',\"articles\":' || ({page_sql}) || '}}'",
                 count_articles(&count_clause)
             );
             let json = sqlite_text(db, &sql, statement.args).await?;

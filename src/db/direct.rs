@@ -167,6 +167,16 @@ mod tests {
         assert_eq!(swapped.as_deref(), Some("one?"));
     }
 
+    /// The `name` column `sql` reads with one integer parameter.
+    async fn name_of(direct: &DirectReads, sql: &str, id: i64) -> Option<String> {
+        direct
+            .query_row(sql.into(), vec![Value::Integer(id)], |row| {
+                row.get::<_, String>(0)
+            })
+            .await
+            .expect("read")
+    }
+
     #[tokio::test]
     async fn a_read_sees_what_the_writer_committed_and_no_row_is_none() {
         let (_dir, db, direct) = file_db().await;
@@ -178,22 +188,8 @@ mod tests {
             .await
             .expect("insert");
 
-        let three = direct
-            .query_row(
-                "SELECT name FROM t WHERE id = $1".into(),
-                vec![Value::Integer(3)],
-                |row| row.get::<_, String>(0),
-            )
-            .await
-            .expect("read");
-        let none = direct
-            .query_row(
-                "SELECT name FROM t WHERE id = $1".into(),
-                vec![Value::Integer(99)],
-                |row| row.get::<_, String>(0),
-            )
-            .await
-            .expect("read");
+        let three = name_of(&direct, "SELECT name FROM t WHERE id = $1", 3).await;
+        let none = name_of(&direct, "SELECT name FROM t WHERE id = $1", 99).await;
 
         assert_eq!(three.as_deref(), Some("three"));
         assert_eq!(none, None);

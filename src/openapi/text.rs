@@ -54,14 +54,6 @@ pub fn optional(max: usize) -> Object {
     string(no_nul(), 0, max).build()
 }
 
-/// Any text without NUL (a filter, say, where anything matches or nothing does).
-pub fn any() -> Object {
-    Object::builder()
-        .schema_type(Type::String)
-        .pattern(Some(no_nul()))
-        .build()
-}
-
 /// `schema` with a description (a query parameter's schema_with drops the field's doc
 /// comment, so the schema carries it).
 pub fn described(mut schema: Object, description: impl Into<String>) -> Object {

@@ -222,7 +222,7 @@ const AUTHOR_COLUMNS: &[Column] = &[
 /// Runs an article statement from [`select_articles`].
 async fn fetch_articles(db: &Db, sql: &str, args: Vec<Arg>) -> Result<Vec<Article>> {
     match db {
-        Db::Sqlite { .. } => parse_articles(&sqlite_text(db, sql, args).await?),
+        Db::Sqlite { .. } => parse_json(&sqlite_text(db, sql, args).await?),
         Db::Postgres { pool, .. } => {
             let rows = bind_args!(sqlx::query(sql), args).fetch_all(pool).await?;
             rows.iter().map(article_from_pg_row).collect()
@@ -264,7 +264,8 @@ struct CountedPage {
     articles: Vec<Article>,
 }
 
-fn parse_articles(json: &str) -> Result<Vec<Article>> {
+/// Articles (or a [`CountedPage`]) from JSON the database shaped.
+fn parse_json<T: serde::de::DeserializeOwned>(json: &str) -> Result<T> {
     serde_json::from_str(json)
         .map_err(|e| anyhow::anyhow!("article JSON from the database did not parse: {e}").into())
 }
@@ -480,9 +481,7 @@ pub async fn list(db: &Db, filter: &ArticleFilter, viewer_id: i64) -> Result<Pag
                 count_articles(&count_clause)
             );
             let json = sqlite_text(db, &sql, statement.args).await?;
-            let page: CountedPage = serde_json::from_str(&json).map_err(|e| {
-                anyhow::anyhow!("article JSON from the database did not parse: {e}")
-            })?;
+            let page: CountedPage = parse_json(&json)?;
             (page.articles, page.total)
         }
         Db::Postgres { pool, .. } => {
